@@ -1,0 +1,1 @@
+"""Spruce: a Pinecone-compatible vector database."""

@@ -1,0 +1,219 @@
+"""Background maintenance: flush the log tail into L0 slabs, compact slabs, collect garbage.
+
+Flush: resolve the tail over the current slabs (the same ``Overlay`` the read path uses),
+write the live tail records as a new immutable slab, write new tombstone sets for the
+older slabs they shadow, commit the next manifest conditionally, then truncate the log.
+A crash at any point leaves either the old manifest (the log still has every entry) or
+the new one (the log entries are redundant); unreferenced objects are swept later.
+
+Compaction: merge small (L0) slabs, or slabs that lost many rows, into one slab with no
+tombstones; a merged slab of at least ``ann_min_rows`` rows gets an ANN index before the
+manifest that lists it is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from spruce.engine.manifest import Manifest, SlabRef
+from spruce.engine.model import IndexConfig
+from spruce.engine.namespaces import NamespaceCache, namespace_key
+from spruce.engine.records import Record
+from spruce.engine.slabs import SlabView, build_slab_table
+from spruce.storage.ports import ManifestStore, RequestLog, SlabStore
+
+log = logging.getLogger("spruce.builder")
+
+
+@dataclass(slots=True)
+class BuilderSettings:
+    flush_records: int = 5_000  # flush as soon as the tail holds this many entries' records
+    flush_interval_s: float = 1.0  # ... or when the oldest unflushed write is this old
+    l0_merge_count: int = 4  # merge the unindexed slabs once there are this many
+    max_dead_fraction: float = 0.3  # rewrite a slab once this share of its rows is shadowed
+    ann_min_rows: int = 100_000  # slabs at least this large get an ANN index
+    gc_grace_s: float = 30.0  # keep unreferenced objects this long for readers of older manifests
+    poll_s: float = 0.1
+
+
+class Builder:
+    def __init__(self, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore, cache: NamespaceCache,
+                 settings: BuilderSettings) -> None:
+        self._log = log_store
+        self._manifests = manifests
+        self._slabs = slabs
+        self._cache = cache
+        self.settings = settings
+        self._first_seen: dict[tuple[str, str], float] = {}
+        self._garbage: list[tuple[float, str, str, str]] = []  # (due, index id, ns key, object name)
+        self._ns_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def lock(self, index_id: str, namespace: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._ns_locks.setdefault((index_id, namespace), threading.Lock())
+
+    # ------------------------------------------------------------------ flush
+
+    def flush(self, cfg: IndexConfig, namespace: str) -> bool:
+        """Flush the whole tail of a namespace. Returns False when there was nothing to do."""
+        with self.lock(cfg.id, namespace):
+            snap = self._cache.snapshot(cfg.id, namespace, metric=cfg.metric, dimension=cfg.dimension)
+            overlay, manifest = snap.overlay, snap.manifest
+            if overlay.entry_count == 0:
+                return False
+            ns_key = namespace_key(namespace)
+            replaced: list[str] = []
+            slabs: list[SlabRef] = []
+            if overlay.base_cleared:
+                replaced = [name for ref in manifest.slabs for name in _objects(ref)]
+            else:
+                shadowed = overlay.shadowed_ids()
+                for ref, view in zip(manifest.slabs, snap.base.views):
+                    new_ref = self._shadow(cfg.id, ns_key, ref, view, shadowed)
+                    if new_ref is None:
+                        replaced += _objects(ref)
+                    else:
+                        if new_ref is not ref and ref.tombstones:
+                            replaced.append(f"tomb-{ref.tombstones}")
+                        slabs.append(new_ref)
+            tail = overlay.live(cfg.dimension)
+            if tail.ids:
+                slab_id = _new_id(overlay.max_lsn)
+                self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(tail.records, tail.lsns,
+                                                                                 cfg.dimension))
+                slabs.append(SlabRef(slab_id, len(tail.ids), min(tail.lsns), max(tail.lsns)))
+            nxt = manifest.next(flushed_lsn=overlay.max_lsn, record_count=snap.record_count, slabs=tuple(slabs))
+            if not self._manifests.commit_manifest(cfg.id, namespace, manifest.version, nxt.encode()):
+                log.warning("lost a manifest race on %s/%s; will retry", cfg.name, namespace)
+                return False
+            self._log.truncate(cfg.id, namespace, overlay.max_lsn)
+            self._retire(cfg.id, ns_key, replaced)
+            return True
+
+    def _shadow(self, index_id: str, ns_key: str, ref: SlabRef, view: SlabView, shadowed: set[str]) -> SlabRef | None:
+        """``ref`` with the rows in ``shadowed`` tombstoned (None when no row is left)."""
+        id_to_row = view.data.id_to_row
+        hidden = [r for r in map(id_to_row.get, shadowed) if r is not None and view.alive[r]]
+        if not hidden:
+            return ref
+        alive = view.alive.copy()
+        alive[hidden] = False
+        live = int(alive.sum())
+        if live == 0:
+            return None
+        name = f"{ref.slab_id}-{uuid.uuid4().hex[:12]}"
+        self._slabs.write_tombstones(index_id, ns_key, name, view.data.ids[~alive].tolist())
+        return replace(ref, tombstones=name, dead=ref.rows - live)
+
+    # ------------------------------------------------------------------ compaction
+
+    def compact(self, cfg: IndexConfig, namespace: str, *, force: bool = False) -> bool:
+        """Merge slabs per the policy (or all of them with ``force``). Returns True if it did."""
+        with self.lock(cfg.id, namespace):
+            manifest = self._cache.manifest(cfg.id, namespace)
+            chosen = self._choose(manifest, force)
+            if not chosen:
+                return False
+            ns_key = namespace_key(namespace)
+            base = self._cache.slab_set(cfg.id, namespace, manifest, cfg.metric)
+            views = {ref.slab_id: view for ref, view in zip(manifest.slabs, base.views)}
+            records: list[Record] = []
+            lsns: list[int] = []
+            for ref in chosen:
+                view = views[ref.slab_id]
+                rows = np.flatnonzero(view.alive).tolist()
+                records += view.data.read(rows, values=True, sparse=True, metadata=True)
+                lsns += _lsns(view, rows)
+            slab_id = _new_id(max(ref.max_lsn for ref in chosen))
+            self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(records, lsns, cfg.dimension))
+            indexed = cfg.dimension is not None and len(records) >= self.settings.ann_min_rows
+            if indexed:
+                started = time.monotonic()
+                self._slabs.build_vector_index(cfg.id, ns_key, slab_id, cfg.metric, len(records))
+                log.info("built ANN index on %d rows of %s/%s in %.1fs", len(records), cfg.name, namespace,
+                         time.monotonic() - started)
+            merged = SlabRef(slab_id, len(records), min(r.min_lsn for r in chosen), max(r.max_lsn for r in chosen),
+                             indexed=indexed)
+            chosen_ids = {ref.slab_id for ref in chosen}
+            kept = [ref for ref in manifest.slabs if ref.slab_id not in chosen_ids]
+            nxt = manifest.next(slabs=tuple(kept + [merged]))
+            if not self._manifests.commit_manifest(cfg.id, namespace, manifest.version, nxt.encode()):
+                self._retire(cfg.id, ns_key, [f"slab-{slab_id}"])
+                return False
+            self._retire(cfg.id, ns_key, [name for ref in chosen for name in _objects(ref)])
+            return True
+
+    def _choose(self, manifest: Manifest, force: bool) -> list[SlabRef]:
+        s = self.settings
+        if force:
+            return list(manifest.slabs) if len(manifest.slabs) > 1 or any(
+                r.dead or (not r.indexed and r.rows >= s.ann_min_rows) for r in manifest.slabs) else []
+        chosen = {r.slab_id: r for r in manifest.slabs if r.dead > s.max_dead_fraction * r.rows}
+        small = [r for r in manifest.slabs if not r.indexed]
+        if len(small) >= s.l0_merge_count or sum(r.live for r in small) >= s.ann_min_rows:
+            chosen.update({r.slab_id: r for r in small})
+        return sorted(chosen.values(), key=lambda r: r.min_lsn)
+
+    # ------------------------------------------------------------------ garbage
+
+    def _retire(self, index_id: str, ns_key: str, objects: list[str]) -> None:
+        due = time.monotonic() + self.settings.gc_grace_s
+        self._garbage += [(due, index_id, ns_key, name) for name in objects]
+
+    def collect_garbage(self, *, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        due = [g for g in self._garbage if g[0] <= now]
+        self._garbage = [g for g in self._garbage if g[0] > now]
+        for _, index_id, ns_key, name in due:
+            try:
+                self._slabs.delete_object(index_id, ns_key, name)
+            except Exception:  # already gone (index dropped): nothing to collect
+                log.debug("garbage %s/%s/%s already gone", index_id, ns_key, name)
+        for index_id in {g[1] for g in due}:
+            self._cache.forget_slabs(index_id, {n[len("slab-"):] for _, i, _, n in due if i == index_id
+                                                and n.startswith("slab-")})
+
+    def sweep_orphans(self, cfg: IndexConfig, namespace: str) -> None:
+        """Delete objects no manifest references (left by a crash between write and commit)."""
+        manifest = self._cache.manifest(cfg.id, namespace)
+        ns_key = namespace_key(namespace)
+        live = {name for ref in manifest.slabs for name in _objects(ref)}
+        try:
+            stored = self._slabs.list_objects(cfg.id, ns_key)
+        except Exception:
+            return
+        for name in stored:
+            if name not in live:
+                self._slabs.delete_object(cfg.id, ns_key, name)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def due(self, key: tuple[str, str], tail_records: int) -> bool:
+        now = time.monotonic()
+        first = self._first_seen.setdefault(key, now)
+        return tail_records >= self.settings.flush_records or now - first >= self.settings.flush_interval_s
+
+    def flushed(self, key: tuple[str, str]) -> None:
+        self._first_seen.pop(key, None)
+
+
+def _new_id(lsn: int) -> str:
+    return f"{lsn:016d}-{uuid.uuid4().hex[:12]}"
+
+
+def _objects(ref: SlabRef) -> list[str]:
+    """Storage object names a slab reference keeps alive."""
+    return [f"slab-{ref.slab_id}"] + ([f"tomb-{ref.tombstones}"] if ref.tombstones else [])
+
+
+def _lsns(view: SlabView, rows: list[int]) -> list[int]:
+    table = view.data.table.take_offsets(rows).select(["row", "lsn"]).to_arrow()
+    by_row = dict(zip(table.column("row").to_pylist(), table.column("lsn").to_pylist()))
+    return [by_row[r] for r in rows]

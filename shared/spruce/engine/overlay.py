@@ -1,0 +1,158 @@
+"""The log tail resolved over a base of slabs: the one place that decides "newest wins".
+
+Both the read path (records not yet flushed) and the builder (turning the tail into a new
+slab plus tombstones) use ``Overlay.extend``, so a record cannot look different before and
+after a flush. An overlay is immutable once built; reads that arrive with newer log
+entries extend a copy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from spruce.engine.filters import Filter, parse_filter
+from spruce.engine.records import (
+    DeleteAll, DeleteByFilter, DeleteIds, LogEntry, Record, Update, Upsert, apply_update,
+)
+
+
+class Base(Protocol):
+    """The records a manifest's slabs hold (tombstones already applied)."""
+
+    def get(self, ids: Sequence[str]) -> dict[str, Record]: ...
+
+    def ids_matching(self, flt: Filter) -> set[str]: ...
+
+    def contains(self, record_id: str) -> bool: ...
+
+    @property
+    def live_count(self) -> int: ...
+
+
+@dataclass(slots=True)
+class TailRecords:
+    """The live records of an overlay, laid out for scoring."""
+
+    ids: list[str]
+    records: list[Record]
+    lsns: list[int]
+    matrix: np.ndarray | None  # float32 (n, dim), dense indexes only
+
+
+@dataclass(slots=True)
+class Overlay:
+    manifest_version: int
+    flushed_lsn: int
+    max_lsn: int
+    touched: dict[str, tuple[Record | None, int]] = field(default_factory=dict)  # id -> (version|deleted, lsn)
+    base_cleared: bool = False  # a deleteAll / namespace drop shadows every base record
+    base_excluded: frozenset[str] = frozenset()  # base ids deleted by filter (never also in touched)
+    _cache: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def empty(manifest_version: int, flushed_lsn: int) -> Overlay:
+        return Overlay(manifest_version, flushed_lsn, flushed_lsn)
+
+    @property
+    def entry_count(self) -> int:
+        return self.max_lsn - self.flushed_lsn
+
+    def extend(self, entries: Sequence[LogEntry], base: Base) -> Overlay:
+        """A new overlay with ``entries`` (consecutive LSNs after ``max_lsn``) applied."""
+        if not entries:
+            return self
+        touched = dict(self.touched)
+        cleared = self.base_cleared
+        excluded = set(self.base_excluded)
+        update_ids = [e.op.id for e in entries if isinstance(e.op, Update)]
+        base_records = base.get(update_ids) if update_ids and not cleared else {}
+
+        def current(record_id: str) -> Record | None:
+            if record_id in touched:
+                return touched[record_id][0]
+            if cleared or record_id in excluded:
+                return None
+            return base_records.get(record_id)
+
+        for entry in entries:
+            op, lsn = entry.op, entry.lsn
+            if isinstance(op, Upsert):
+                for rec in op.records:
+                    touched[rec.id] = (rec, lsn)
+                    excluded.discard(rec.id)
+            elif isinstance(op, Update):
+                rec = current(op.id)
+                if rec is not None:
+                    touched[op.id] = (apply_update(rec, op), lsn)
+                    excluded.discard(op.id)
+            elif isinstance(op, DeleteIds):
+                for rid in op.ids:
+                    touched[rid] = (None, lsn)
+                    excluded.discard(rid)
+            elif isinstance(op, DeleteByFilter):
+                flt = parse_filter(op.filter)
+                for rid, (rec, _) in list(touched.items()):
+                    if rec is not None and (flt is None or flt.matches(rec.metadata)):
+                        touched[rid] = (None, lsn)
+                if not cleared:
+                    excluded |= {rid for rid in base.ids_matching(flt) if rid not in touched} if flt else set()
+                    if flt is None:  # an empty filter matches everything
+                        cleared = True
+            elif isinstance(op, DeleteAll):
+                touched = {}
+                excluded = set()
+                cleared = True
+        return Overlay(self.manifest_version, self.flushed_lsn, entries[-1].lsn, touched, cleared,
+                       frozenset(excluded))
+
+    # ------------------------------------------------------------------ derived views
+
+    def shadowed_ids(self) -> set[str]:
+        """Base ids this overlay hides (ignoring ``base_cleared``, which hides all)."""
+        return self.touched.keys() | self.base_excluded
+
+    def live(self, dimension: int | None) -> TailRecords:
+        with self._lock:
+            hit = self._cache.get("live")
+            if hit is None:
+                items = sorted((rid, rec, lsn) for rid, (rec, lsn) in self.touched.items() if rec is not None)
+                records = [rec for _, rec, _ in items]
+                matrix = None
+                if dimension is not None:
+                    matrix = np.empty((len(records), dimension), dtype=np.float32)
+                    for i, rec in enumerate(records):
+                        matrix[i] = rec.values
+                hit = TailRecords([rid for rid, _, _ in items], records, [lsn for _, _, lsn in items], matrix)
+                self._cache["live"] = hit
+            return hit
+
+    def record_count(self, base: Base) -> int:
+        with self._lock:
+            hit = self._cache.get("count")
+        if hit is not None:
+            return hit
+        live_tail = sum(1 for rec, _ in self.touched.values() if rec is not None)
+        if self.base_cleared:
+            count = live_tail
+        else:
+            hidden = len(self.base_excluded) + sum(1 for rid in self.touched if base.contains(rid))
+            count = base.live_count - hidden + live_tail
+        with self._lock:
+            self._cache["count"] = count
+        return count
+
+    def cached(self, key, compute):
+        """Memoise something derived from this (immutable) overlay, e.g. per-slab masks."""
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = compute()
+        with self._lock:
+            self._cache[key] = value
+        return value

@@ -1,0 +1,160 @@
+"""Record versions and the write operations the request log carries.
+
+Dense values travel as float32 numpy arrays from the moment a request is parsed; the log
+encoding keeps them as raw little-endian bytes (base64 inside JSON) so that decoding a
+tail is a ``frombuffer``, not a float parse.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+Metadata = dict[str, Any]
+
+
+@dataclass(slots=True)
+class SparseVector:
+    indices: np.ndarray  # uint32, strictly the stored order
+    values: np.ndarray  # float32, same length as indices
+
+    def to_json(self) -> dict[str, list]:
+        return {"indices": self.indices.tolist(), "values": self.values.tolist()}
+
+
+@dataclass(slots=True)
+class Record:
+    """One version of a record. ``values`` is None only for sparse-only records."""
+
+    id: str
+    values: np.ndarray | None = None
+    sparse: SparseVector | None = None
+    metadata: Metadata | None = None
+
+
+@dataclass(slots=True)
+class Upsert:
+    records: list[Record]
+
+
+@dataclass(slots=True)
+class Update:
+    """Partial update of one record; a missing record makes it a no-op (DP-U-4)."""
+
+    id: str
+    values: np.ndarray | None = None
+    sparse: SparseVector | None = None
+    set_metadata: Metadata | None = None
+
+
+@dataclass(slots=True)
+class DeleteIds:
+    ids: list[str]
+
+
+@dataclass(slots=True)
+class DeleteByFilter:
+    filter: dict[str, Any]  # the raw, already validated filter document
+
+
+@dataclass(slots=True)
+class DeleteAll:
+    """``deleteAll`` (namespace kept) or, with ``drop_namespace``, a namespace delete."""
+
+    drop_namespace: bool = False
+
+
+Operation = Union[Upsert, Update, DeleteIds, DeleteByFilter, DeleteAll]
+
+
+@dataclass(slots=True)
+class LogEntry:
+    lsn: int
+    op: Operation
+    committed_at: float = field(default=0.0)
+
+
+def apply_update(current: Record, update: Update) -> Record:
+    """The record version an update produces: replace vectors, merge metadata (DP-U-2/3)."""
+    metadata = current.metadata
+    if update.set_metadata:
+        metadata = {**(current.metadata or {}), **update.set_metadata}
+    return Record(
+        id=current.id,
+        values=update.values if update.values is not None else current.values,
+        sparse=update.sparse if update.sparse is not None else current.sparse,
+        metadata=metadata,
+    )
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def _enc_array(a: np.ndarray | None) -> str | None:
+    return None if a is None else base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def _dec_array(s: str | None, dtype: str) -> np.ndarray | None:
+    return None if s is None else np.frombuffer(base64.b64decode(s), dtype=dtype)
+
+
+def _enc_sparse(sv: SparseVector | None) -> list | None:
+    return None if sv is None else [_enc_array(sv.indices.astype("<u4")), _enc_array(sv.values.astype("<f4"))]
+
+
+def _dec_sparse(v: list | None) -> SparseVector | None:
+    return None if v is None else SparseVector(_dec_array(v[0], "<u4"), _dec_array(v[1], "<f4"))
+
+
+def _enc_record(r: Record) -> dict:
+    d: dict[str, Any] = {"i": r.id}
+    if r.values is not None:
+        d["v"] = _enc_array(r.values.astype("<f4", copy=False))
+    if r.sparse is not None:
+        d["s"] = _enc_sparse(r.sparse)
+    if r.metadata is not None:
+        d["m"] = r.metadata
+    return d
+
+
+def _dec_record(d: dict) -> Record:
+    return Record(d["i"], _dec_array(d.get("v"), "<f4"), _dec_sparse(d.get("s")), d.get("m"))
+
+
+def encode_op(op: Operation) -> tuple[str, bytes]:
+    """Serialise an operation to (kind, payload bytes) for the request log."""
+    if isinstance(op, Upsert):
+        body: Any = [_enc_record(r) for r in op.records]
+        kind = "upsert"
+    elif isinstance(op, Update):
+        body = {"i": op.id, "v": _enc_array(None if op.values is None else op.values.astype("<f4")),
+                "s": _enc_sparse(op.sparse), "m": op.set_metadata}
+        kind = "update"
+    elif isinstance(op, DeleteIds):
+        body, kind = op.ids, "delete_ids"
+    elif isinstance(op, DeleteByFilter):
+        body, kind = op.filter, "delete_filter"
+    elif isinstance(op, DeleteAll):
+        body, kind = None, ("drop_namespace" if op.drop_namespace else "delete_all")
+    else:  # pragma: no cover - the Operation union is closed
+        raise TypeError(f"not an operation: {op!r}")
+    return kind, json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_op(kind: str, payload: bytes) -> Operation:
+    body = json.loads(payload)
+    if kind == "upsert":
+        return Upsert([_dec_record(d) for d in body])
+    if kind == "update":
+        return Update(body["i"], _dec_array(body["v"], "<f4"), _dec_sparse(body["s"]), body["m"])
+    if kind == "delete_ids":
+        return DeleteIds(body)
+    if kind == "delete_filter":
+        return DeleteByFilter(body)
+    if kind in ("delete_all", "drop_namespace"):
+        return DeleteAll(drop_namespace=kind == "drop_namespace")
+    raise ValueError(f"unknown log entry kind {kind!r}")

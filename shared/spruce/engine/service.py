@@ -1,0 +1,246 @@
+"""``Spruce``: the engine's one entry point. API routers and Lambda handlers call it; it
+owns the write path (validate → append to the request log → answer with the LSN), the
+read path (snapshot = pinned manifest + log tail) and the control plane's catalog rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import asdict
+
+from spruce.engine.builder import Builder, BuilderSettings
+from spruce.engine.filters import Filter
+from spruce.engine.model import IndexConfig, Match, NamespaceInfo, QuerySpec, ReadResult, WriteResult
+from spruce.engine.namespaces import NamespaceCache
+from spruce.engine.records import (
+    DeleteAll, DeleteByFilter, DeleteIds, Operation, Record, Update, Upsert, encode_op,
+)
+from spruce.engine.snapshot import Snapshot
+from spruce.errors import AlreadyExistsError, ForbiddenError, InvalidArgumentError, NotFoundError
+from spruce.storage.ports import Catalog, ManifestStore, RequestLog, SlabStore
+
+log = logging.getLogger("spruce.engine")
+
+DELETION_PROTECTED = (
+    "Deletion protection is enabled for this index. Disable deletion protection before retrying."
+)
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class Spruce:
+    def __init__(self, *, catalog: Catalog, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore,
+                 settings: BuilderSettings | None = None) -> None:
+        self._catalog = catalog
+        self._log = log_store
+        self._slabs = slabs
+        self._cache = NamespaceCache(log_store, manifests, slabs)
+        self.builder = Builder(log_store, manifests, slabs, self._cache, settings or BuilderSettings())
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    # ================================================================== control plane
+
+    def create_index(self, cfg: IndexConfig) -> IndexConfig:
+        if not self._catalog.put_index(cfg.name, cfg.id, _encode_cfg(cfg), create=True):
+            raise AlreadyExistsError("Resource already exists.")
+        return cfg
+
+    def describe_index(self, name: str) -> IndexConfig:
+        body = self._catalog.get_index(name)
+        if body is None:
+            raise NotFoundError(f"Index {name} not found.")
+        return _decode_cfg(body)
+
+    def list_indexes(self) -> list[IndexConfig]:
+        return [_decode_cfg(b) for b in self._catalog.list_indexes()]
+
+    def configure_index(self, name: str, *, deletion_protection: str | None = None,
+                        tags: dict[str, str] | None = None) -> IndexConfig:
+        cfg = self.describe_index(name)
+        if deletion_protection is not None:
+            cfg.deletion_protection = deletion_protection
+        if tags is not None:
+            merged = {**(cfg.tags or {}), **tags}
+            cfg.tags = {k: v for k, v in merged.items() if v != ""} or None
+        if not self._catalog.put_index(cfg.name, cfg.id, _encode_cfg(cfg), create=False):
+            raise NotFoundError(f"Index {name} not found.")
+        return cfg
+
+    def delete_index(self, name: str) -> None:
+        cfg = self.describe_index(name)
+        if cfg.deletion_protection == "enabled":
+            raise ForbiddenError(DELETION_PROTECTED)
+        self._catalog.delete_index(name, cfg.id)
+        self._cache.forget_index(cfg.id)
+        self._slabs.drop_index(cfg.id)
+
+    # ================================================================== auth
+
+    def register_api_key(self, plaintext: str) -> None:
+        self._catalog.add_api_key_hash(hash_api_key(plaintext))
+
+    def authenticate(self, api_key: str) -> bool:
+        # Keys are stored as SHA-256 digests and looked up by digest: the plaintext never
+        # reaches storage, and the lookup's timing depends only on the digest.
+        return self._catalog.has_api_key_hash(hash_api_key(api_key))
+
+    # ================================================================== writes
+
+    def _write(self, index: str, namespace: str, op: Operation) -> WriteResult:
+        cfg = self.describe_index(index)
+        kind, payload = encode_op(op)
+        lsn = self._log.append(cfg.id, namespace, kind, payload)
+        row = self._log.namespace(cfg.id, namespace)
+        return WriteResult(lsn, max(lsn, row.last_lsn if row else lsn))
+
+    def upsert(self, index: str, namespace: str, records: list[Record]) -> WriteResult:
+        return self._write(index, namespace, Upsert(records))
+
+    def update(self, index: str, namespace: str, upd: Update) -> WriteResult:
+        return self._write(index, namespace, upd)
+
+    def delete(self, index: str, namespace: str, *, ids: list[str] | None = None, filter: Filter | None = None,
+               delete_all: bool = False) -> WriteResult:
+        if delete_all:
+            return self._write(index, namespace, DeleteAll())
+        if filter is not None:
+            return self._write(index, namespace, DeleteByFilter(filter.document))
+        if ids:
+            return self._write(index, namespace, DeleteIds(list(ids)))
+        raise InvalidArgumentError("Delete requires one of ids, filter or deleteAll.")
+
+    def delete_namespace(self, index: str, namespace: str) -> WriteResult:
+        cfg = self.describe_index(index)
+        row = self._log.namespace(cfg.id, namespace)
+        if row is None or not row.exists:
+            raise NotFoundError(f"Namespace {namespace} not found.")
+        return self._write(index, namespace, DeleteAll(drop_namespace=True))
+
+    # ================================================================== reads
+
+    def _snapshot(self, cfg: IndexConfig, namespace: str) -> Snapshot:
+        return self._cache.snapshot(cfg.id, namespace, metric=cfg.metric, dimension=cfg.dimension)
+
+    def query(self, index: str, namespace: str, q: QuerySpec) -> ReadResult[list[Match]]:
+        cfg = self.describe_index(index)
+        if q.sparse is not None:
+            raise InvalidArgumentError("Sparse and hybrid queries are not supported yet; query with a dense vector.")
+        snap = self._snapshot(cfg, namespace)
+        return ReadResult(snap.query(q), snap.max_lsn, snap.manifest.flushed_lsn)
+
+    def fetch(self, index: str, namespace: str, ids: list[str]) -> ReadResult[dict[str, Record]]:
+        snap = self._snapshot(self.describe_index(index), namespace)
+        return ReadResult(snap.fetch(ids), snap.max_lsn, snap.manifest.flushed_lsn)
+
+    def list_ids(self, index: str, namespace: str, *, prefix: str | None, limit: int,
+                 token: str | None) -> ReadResult[tuple[list[str], str | None]]:
+        snap = self._snapshot(self.describe_index(index), namespace)
+        ids, more = snap.list_ids(prefix, _decode_token(token), limit)
+        nxt = _encode_token(ids[-1]) if more and ids else None
+        return ReadResult((ids, nxt), snap.max_lsn, snap.manifest.flushed_lsn)
+
+    def stats(self, index: str) -> ReadResult[dict[str, int]]:
+        cfg = self.describe_index(index)
+        counts: dict[str, int] = {}
+        max_lsn = reconciled = 0
+        for row in self._log.namespaces(cfg.id):
+            if not row.exists:
+                continue
+            snap = self._snapshot(cfg, row.name)
+            max_lsn, reconciled = max(max_lsn, snap.max_lsn), max(reconciled, snap.manifest.flushed_lsn)
+            if snap.record_count:
+                counts[row.name] = snap.record_count
+        return ReadResult(counts, max_lsn, reconciled)
+
+    def list_namespaces(self, index: str, *, limit: int, token: str | None,
+                        prefix: str | None = None) -> tuple[list[NamespaceInfo], str | None]:
+        cfg = self.describe_index(index)
+        after = _decode_token(token)
+        rows = [r for r in self._log.namespaces(cfg.id)
+                if r.exists and (prefix is None or r.name.startswith(prefix)) and (after is None or r.name > after)]
+        page = rows[:limit]
+        infos = [NamespaceInfo(r.name, self._snapshot(cfg, r.name).record_count) for r in page]
+        nxt = _encode_token(page[-1].name) if len(rows) > limit else None
+        return infos, nxt
+
+    def describe_namespace(self, index: str, namespace: str) -> NamespaceInfo:
+        cfg = self.describe_index(index)
+        row = self._log.namespace(cfg.id, namespace)
+        if row is None or not row.exists:
+            raise NotFoundError(f"Namespace {namespace} not found.")
+        return NamespaceInfo(namespace, self._snapshot(cfg, namespace).record_count)
+
+    # ================================================================== maintenance
+
+    def flush(self, index: str, namespace: str) -> bool:
+        """Flush a namespace's tail now (tests, benchmarks, shutdown)."""
+        return self.builder.flush(self.describe_index(index), namespace)
+
+    def compact(self, index: str, namespace: str, *, force: bool = False) -> bool:
+        return self.builder.compact(self.describe_index(index), namespace, force=force)
+
+    def maintain_once(self) -> None:
+        """One pass of the background worker: flush due namespaces, compact, collect garbage."""
+        by_id = {cfg.id: cfg for cfg in self.list_indexes()}
+        for index_id, namespace in self._log.pending_namespaces():
+            cfg = by_id.get(index_id)
+            if cfg is None:
+                continue
+            key = (index_id, namespace)
+            snap = self._cache.snapshot(index_id, namespace, metric=cfg.metric, dimension=cfg.dimension)
+            if not self.builder.due(key, len(snap.overlay.touched)):
+                continue
+            if self.builder.flush(cfg, namespace):
+                self.builder.flushed(key)
+                self.builder.compact(cfg, namespace)
+        self.builder.collect_garbage()
+
+    def start(self) -> None:
+        """Start the background worker (sweeping orphans left by a crash first)."""
+        for cfg in self.list_indexes():
+            for row in self._log.namespaces(cfg.id):
+                self.builder.sweep_orphans(cfg, row.name)
+        self._worker = threading.Thread(target=self._run, name="spruce-builder", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.builder.settings.poll_s):
+            try:
+                self.maintain_once()
+            except Exception:  # keep the worker alive; the log still holds every write
+                log.exception("background maintenance failed; retrying")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=60)
+            self._worker = None
+
+
+def _encode_cfg(cfg: IndexConfig) -> bytes:
+    return json.dumps(asdict(cfg), separators=(",", ":")).encode()
+
+
+def _decode_cfg(body: bytes) -> IndexConfig:
+    return IndexConfig(**json.loads(body))
+
+
+def _encode_token(last: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last}).encode()).decode()
+
+
+def _decode_token(token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InvalidArgumentError("paginationToken is not valid; pass the token from the previous response.")

@@ -1,0 +1,162 @@
+"""Slabs: immutable LanceDB tables of record versions, and their in-memory views.
+
+A slab row holds ``id``, ``row`` (its position, so filter scans return positions directly),
+``lsn``, the dense ``vector`` (fixed-size float32 list), the sparse vector, the metadata as
+JSON (for returning it) and the metadata again as typed columns (for prefiltering; see
+``metadata.MetadataLayout``). Because a slab never changes, everything derived from it —
+ids, the id→row map, the vector matrix and its norms — is computed once per process and
+shared by every manifest that lists the slab.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from spruce.engine.filters import Filter, to_sql
+from spruce.engine.metadata import MetadataLayout, build_metadata_columns
+from spruce.engine.records import Record, SparseVector
+from spruce.engine.scoring import row_norms
+
+_LAYOUT_KEY = b"spruce.metadata_layout"
+
+
+def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: int | None) -> pa.Table:
+    """Arrow table for a new slab; ``records[i]`` was last written at ``lsns[i]``."""
+    n = len(records)
+    columns: dict[str, pa.Array] = {
+        "id": pa.array([r.id for r in records], pa.string()),
+        "row": pa.array(np.arange(n, dtype=np.int32)),
+        "lsn": pa.array(np.asarray(lsns, dtype=np.int64)),
+    }
+    if dimension is not None:
+        flat = np.empty((n, dimension), dtype=np.float32)
+        for i, r in enumerate(records):
+            flat[i] = r.values
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), dimension)
+    columns["sparse_indices"] = pa.array(
+        [None if r.sparse is None else r.sparse.indices for r in records], pa.list_(pa.uint32()))
+    columns["sparse_values"] = pa.array(
+        [None if r.sparse is None else r.sparse.values for r in records], pa.list_(pa.float32()))
+    metadatas = [r.metadata for r in records]
+    columns["metadata"] = pa.array(
+        [None if m is None else json.dumps(m, separators=(",", ":"), ensure_ascii=False) for m in metadatas],
+        pa.string())
+    layout, meta_columns = build_metadata_columns(metadatas)
+    columns.update(meta_columns)
+    table = pa.table(columns)
+    return table.replace_schema_metadata({_LAYOUT_KEY: layout.to_json().encode()})
+
+
+class SlabData:
+    """Process-wide, immutable facts about one slab."""
+
+    def __init__(self, slab_id: str, table, *, indexed: bool, metric: str) -> None:
+        self.slab_id = slab_id
+        self.table = table
+        self.indexed = indexed
+        self.layout = MetadataLayout.from_json(table.schema.metadata[_LAYOUT_KEY].decode())
+        has_vector = "vector" in table.schema.names
+        wanted = ["row", "id"] + (["vector"] if has_vector and not indexed else [])
+        data = table.to_arrow().select(wanted)
+        order = np.argsort(data.column("row").to_numpy())
+        ids = data.column("id").to_numpy(zero_copy_only=False)[order]
+        self.ids: np.ndarray = ids.astype(object)
+        self.id_to_row: dict[str, int] = {rid: i for i, rid in enumerate(self.ids)}
+        self.sorted_rows: np.ndarray = np.argsort(self.ids.astype(str), kind="stable")
+        self.sorted_ids: list[str] = self.ids[self.sorted_rows].tolist()
+        self.matrix: np.ndarray | None = None
+        self.norms: np.ndarray | None = None  # cosine: 1/|x|; euclidean: |x|^2
+        if "vector" in wanted:
+            vec = data.column("vector").combine_chunks()
+            dim = vec.type.list_size
+            matrix = vec.flatten().to_numpy().reshape(-1, dim)[order]
+            self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+            self.norms = row_norms(metric, self.matrix)
+        self._filter_cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def rows(self) -> int:
+        return len(self.ids)
+
+    def rows_matching(self, flt: Filter) -> np.ndarray | None:
+        """Positions of rows matching ``flt`` (pushed down to LanceDB); None means all rows."""
+        sql = to_sql(flt, self.layout)
+        if sql == "TRUE":
+            return None
+        if sql == "FALSE":
+            return np.empty(0, dtype=np.int64)
+        with self._lock:
+            hit = self._filter_cache.get(sql)
+        if hit is not None:
+            return hit
+        result = self.table.search().where(sql).select(["row"]).limit(None).to_arrow()
+        rows = np.sort(result.column("row").to_numpy().astype(np.int64))
+        with self._lock:
+            if len(self._filter_cache) > 256:
+                self._filter_cache.clear()
+            self._filter_cache[sql] = rows
+        return rows
+
+    def read(self, rows: Sequence[int], *, values: bool, sparse: bool, metadata: bool) -> list[Record]:
+        """Full records at ``rows`` (vectors from RAM when cached, the rest from LanceDB)."""
+        if not len(rows):
+            return []
+        columns = []
+        if metadata:
+            columns.append("metadata")
+        if sparse:
+            columns += ["sparse_indices", "sparse_values"]
+        need_vector = values and self.matrix is None and "vector" in self.table.schema.names
+        if need_vector:
+            columns.append("vector")
+        fetched = None
+        if columns:
+            fetched = self.table.take_offsets(_offsets(self.table, rows)).select(columns + ["row"]).to_arrow()
+            fetched = _reorder(fetched, rows)
+        out: list[Record] = []
+        for i, row in enumerate(rows):
+            rec = Record(id=self.ids[row])
+            if values:
+                if self.matrix is not None:
+                    rec.values = self.matrix[row]
+                elif need_vector:
+                    rec.values = np.asarray(fetched.column("vector")[i].values.to_numpy(), dtype=np.float32)
+            if sparse:
+                idx = fetched.column("sparse_indices")[i]
+                if idx.is_valid:
+                    rec.sparse = SparseVector(
+                        np.asarray(idx.values.to_numpy(), dtype=np.uint32),
+                        np.asarray(fetched.column("sparse_values")[i].values.to_numpy(), dtype=np.float32))
+            if metadata:
+                raw = fetched.column("metadata")[i].as_py()
+                rec.metadata = None if raw is None else json.loads(raw)
+            out.append(rec)
+        return out
+
+
+def _offsets(table, rows: Iterable[int]) -> list[int]:
+    # ``row`` equals the physical offset: slabs are written once, in row order, never edited.
+    return [int(r) for r in rows]
+
+
+def _reorder(fetched: pa.Table, rows: Sequence[int]) -> pa.Table:
+    """Put the rows of ``fetched`` in the order of ``rows`` (matching on the ``row`` column)."""
+    got = fetched.column("row").to_numpy()
+    position = {int(r): i for i, r in enumerate(got)}
+    return fetched.take(pa.array([position[int(r)] for r in rows], pa.int64()))
+
+
+@dataclass(slots=True)
+class SlabView:
+    """A slab as one manifest sees it: its data plus which rows later writes shadowed."""
+
+    data: SlabData
+    alive: np.ndarray  # bool per row
+    live_count: int

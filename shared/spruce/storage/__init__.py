@@ -1,0 +1,1 @@
+"""Storage ports and their adapters (local: SQLite + LanceDB on disk; AWS: another issue)."""

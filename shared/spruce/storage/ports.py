@@ -1,0 +1,107 @@
+"""The small ports the engine talks to. Adapters must honour every sentence of these docstrings;
+the contract suite in ``tests/contract`` holds each adapter to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
+
+
+@dataclass(slots=True)
+class RawLogEntry:
+    lsn: int
+    kind: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class TailRead:
+    """Log entries past some LSN plus the namespace's newest LSN, read consistently."""
+
+    entries: list[RawLogEntry]
+    last_lsn: int
+
+
+@dataclass(slots=True)
+class NamespaceRow:
+    name: str
+    last_lsn: int
+    exists: bool
+
+
+class RequestLog(Protocol):
+    def append(self, index_id: str, namespace: str, kind: str, payload: bytes) -> int:
+        """Durably append one entry and return its LSN.
+
+        LSNs are per (index, namespace), start at 1, strictly increase and are gap-free
+        under any number of concurrent writers (threads or processes); an LSN is never
+        reused, even after the namespace is deleted. When this returns the entry survives
+        any crash. ``kind == "drop_namespace"`` marks the namespace as not existing;
+        ``kind == "upsert"`` or ``"create_namespace"`` marks it existing."""
+
+    def read_tail(self, index_id: str, namespace: str, after_lsn: int) -> TailRead:
+        """Entries with LSN > ``after_lsn`` in LSN order, and the namespace's last LSN.
+
+        Entries at or below a flushed LSN may have been truncated; callers detect that by
+        checking the entries are exactly ``after_lsn+1 .. last_lsn`` and retry with a newer
+        manifest."""
+
+    def truncate(self, index_id: str, namespace: str, upto_lsn: int) -> None:
+        """Forget entries with LSN ≤ ``upto_lsn`` (they are in a committed manifest)."""
+
+    def namespaces(self, index_id: str) -> list[NamespaceRow]:
+        """Every namespace that ever had a write, sorted by name (bitwise)."""
+
+    def namespace(self, index_id: str, namespace: str) -> NamespaceRow | None: ...
+
+
+class ManifestStore(Protocol):
+    def load_manifest(self, index_id: str, namespace: str) -> tuple[int, bytes] | None:
+        """(version, body) of the namespace's current manifest, or None before the first flush."""
+
+    def commit_manifest(self, index_id: str, namespace: str, expected_version: int, body: bytes) -> bool:
+        """Atomically install ``body`` as version ``expected_version + 1`` if the current
+        version is ``expected_version`` (0 = none yet). Returns False on a lost race."""
+
+
+class Catalog(Protocol):
+    def put_index(self, name: str, index_id: str, body: bytes, *, create: bool) -> bool:
+        """Store an index config. ``create=True`` fails (returns False) if the name exists;
+        ``create=False`` fails if it does not."""
+
+    def get_index(self, name: str) -> bytes | None: ...
+
+    def list_indexes(self) -> list[bytes]: ...
+
+    def delete_index(self, name: str, index_id: str) -> None:
+        """Remove the index and everything the catalog, log and manifests hold for it."""
+
+    def add_api_key_hash(self, key_hash: str) -> None: ...
+
+    def has_api_key_hash(self, key_hash: str) -> bool: ...
+
+
+class SlabStore(Protocol):
+    """Immutable slab datasets and tombstone sets, addressed by (index id, namespace key, name)."""
+
+    def write_slab(self, index_id: str, ns_key: str, slab_id: str, table: pa.Table) -> None:
+        """Write a new slab. Never overwrites: slab ids are unique."""
+
+    def open_slab(self, index_id: str, ns_key: str, slab_id: str):  # -> lancedb.table.Table
+        ...
+
+    def build_vector_index(self, index_id: str, ns_key: str, slab_id: str, metric: str, rows: int) -> None:
+        """Build the ANN index of a slab, before the manifest that references it is committed."""
+
+    def write_tombstones(self, index_id: str, ns_key: str, name: str, ids: list[str]) -> None: ...
+
+    def read_tombstones(self, index_id: str, ns_key: str, name: str) -> list[str]: ...
+
+    def list_objects(self, index_id: str, ns_key: str) -> list[str]:
+        """Names of every slab and tombstone set stored for the namespace (for garbage collection)."""
+
+    def delete_object(self, index_id: str, ns_key: str, name: str) -> None: ...
+
+    def drop_index(self, index_id: str) -> None: ...

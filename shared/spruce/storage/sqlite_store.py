@@ -1,0 +1,185 @@
+"""SQLite adapter for the request log, the manifests and the catalog (embedded mode).
+
+One database file in WAL mode with ``synchronous=FULL``: a commit is on disk before
+``append`` returns, so an acknowledged write survives SIGKILL and power loss. LSNs come
+from a per-namespace counter row updated in the same ``BEGIN IMMEDIATE`` transaction as
+the log insert, which serialises writers across threads *and* processes: gap-free by
+construction. Each thread gets its own connection (sqlite3 connections are not shared).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from spruce.storage.ports import NamespaceRow, RawLogEntry, TailRead
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS indexes (
+    name TEXT PRIMARY KEY, index_id TEXT NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (key_hash TEXT PRIMARY KEY, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS namespaces (
+    index_id TEXT NOT NULL, name TEXT NOT NULL, last_lsn INTEGER NOT NULL, present INTEGER NOT NULL,
+    PRIMARY KEY (index_id, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    index_id TEXT NOT NULL, namespace TEXT NOT NULL, lsn INTEGER NOT NULL, kind TEXT NOT NULL,
+    payload BLOB NOT NULL, PRIMARY KEY (index_id, namespace, lsn)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifests (
+    index_id TEXT NOT NULL, namespace TEXT NOT NULL, version INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (index_id, namespace)) WITHOUT ROWID;
+"""
+
+_PRESENCE = {"upsert": 1, "create_namespace": 1, "drop_namespace": 0}
+
+
+class SqliteStore:
+    """RequestLog + ManifestStore + Catalog on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = str(path)
+        self._local = threading.local()
+        with self._tx() as db:
+            db.executescript(_SCHEMA)
+
+    # ------------------------------------------------------------------ connections
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute(f"BEGIN {mode}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ request log
+
+    def append(self, index_id: str, namespace: str, kind: str, payload: bytes) -> int:
+        presence = _PRESENCE.get(kind)
+        with self._tx() as db:
+            row = db.execute(
+                "INSERT INTO namespaces (index_id, name, last_lsn, present) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (index_id, name) DO UPDATE SET last_lsn = last_lsn + 1, "
+                "present = COALESCE(?, present) RETURNING last_lsn",
+                (index_id, namespace, presence or 0, presence),
+            ).fetchone()
+            lsn = int(row[0])
+            db.execute(
+                "INSERT INTO log (index_id, namespace, lsn, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                (index_id, namespace, lsn, kind, payload),
+            )
+        return lsn
+
+    def read_tail(self, index_id: str, namespace: str, after_lsn: int) -> TailRead:
+        with self._tx("DEFERRED") as db:
+            rows = db.execute(
+                "SELECT lsn, kind, payload FROM log WHERE index_id = ? AND namespace = ? AND lsn > ? ORDER BY lsn",
+                (index_id, namespace, after_lsn),
+            ).fetchall()
+            last = db.execute(
+                "SELECT last_lsn FROM namespaces WHERE index_id = ? AND name = ?", (index_id, namespace)
+            ).fetchone()
+        return TailRead([RawLogEntry(r[0], r[1], r[2]) for r in rows], int(last[0]) if last else 0)
+
+    def truncate(self, index_id: str, namespace: str, upto_lsn: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM log WHERE index_id = ? AND namespace = ? AND lsn <= ?", (index_id, namespace, upto_lsn)
+            )
+
+    def namespaces(self, index_id: str) -> list[NamespaceRow]:
+        rows = self._conn().execute(
+            "SELECT name, last_lsn, present FROM namespaces WHERE index_id = ? ORDER BY name", (index_id,)
+        ).fetchall()
+        return [NamespaceRow(r[0], int(r[1]), bool(r[2])) for r in rows]
+
+    def namespace(self, index_id: str, namespace: str) -> NamespaceRow | None:
+        r = self._conn().execute(
+            "SELECT name, last_lsn, present FROM namespaces WHERE index_id = ? AND name = ?", (index_id, namespace)
+        ).fetchone()
+        return None if r is None else NamespaceRow(r[0], int(r[1]), bool(r[2]))
+
+    def pending_namespaces(self) -> list[tuple[str, str]]:
+        """(index id, namespace) pairs whose log holds entries past the manifest (builder work)."""
+        rows = self._conn().execute("SELECT DISTINCT index_id, namespace FROM log").fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    # ------------------------------------------------------------------ manifests
+
+    def load_manifest(self, index_id: str, namespace: str) -> tuple[int, bytes] | None:
+        r = self._conn().execute(
+            "SELECT version, body FROM manifests WHERE index_id = ? AND namespace = ?", (index_id, namespace)
+        ).fetchone()
+        return None if r is None else (int(r[0]), bytes(r[1]))
+
+    def commit_manifest(self, index_id: str, namespace: str, expected_version: int, body: bytes) -> bool:
+        with self._tx() as db:
+            if expected_version == 0:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO manifests (index_id, namespace, version, body) VALUES (?, ?, 1, ?)",
+                    (index_id, namespace, body),
+                )
+            else:
+                cur = db.execute(
+                    "UPDATE manifests SET version = version + 1, body = ? "
+                    "WHERE index_id = ? AND namespace = ? AND version = ?",
+                    (body, index_id, namespace, expected_version),
+                )
+            return cur.rowcount == 1
+
+    # ------------------------------------------------------------------ catalog
+
+    def put_index(self, name: str, index_id: str, body: bytes, *, create: bool) -> bool:
+        with self._tx() as db:
+            if create:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO indexes (name, index_id, body) VALUES (?, ?, ?)", (name, index_id, body)
+                )
+            else:
+                cur = db.execute(
+                    "UPDATE indexes SET body = ? WHERE name = ? AND index_id = ?", (body, name, index_id)
+                )
+            return cur.rowcount == 1
+
+    def get_index(self, name: str) -> bytes | None:
+        r = self._conn().execute("SELECT body FROM indexes WHERE name = ?", (name,)).fetchone()
+        return None if r is None else bytes(r[0])
+
+    def list_indexes(self) -> list[bytes]:
+        return [bytes(r[0]) for r in self._conn().execute("SELECT body FROM indexes ORDER BY name").fetchall()]
+
+    def delete_index(self, name: str, index_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM indexes WHERE name = ? AND index_id = ?", (name, index_id))
+            for table in ("namespaces", "log", "manifests"):
+                db.execute(f"DELETE FROM {table} WHERE index_id = ?", (index_id,))
+
+    def add_api_key_hash(self, key_hash: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO api_keys (key_hash, created_at) VALUES (?, ?)", (key_hash, time.time()))
+
+    def has_api_key_hash(self, key_hash: str) -> bool:
+        r = self._conn().execute("SELECT 1 FROM api_keys WHERE key_hash = ?", (key_hash,)).fetchone()
+        return r is not None
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
