@@ -81,7 +81,7 @@ def test_data_survives_reopen_with_tail_and_slabs(tmp_path):
     eng.close()
     eng = open_local(data, start=True)
     res = eng.query("idx", "", QuerySpec(top_k=5, vector=np.array([0, 0, 1], np.float32), include_metadata=True))
-    assert [(m.id, round(m.score, 5)) for m in res.value] == [("tail", 0.0), ("flushed", 6.0)]
+    assert [(m.id, round(m.score, 5)) for m in res.value] == [("tail", 0.0), ("flushed", 9.0)]
     assert res.value[1].metadata == {"k": "v"}
     assert res.max_lsn == 2
     eng.close()

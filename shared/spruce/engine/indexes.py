@@ -142,8 +142,8 @@ def _serverless_spec(spec: dict) -> tuple[str, str]:
             'Use {"serverless": {"cloud": "aws", "region": "us-east-1"}}.'
         )
     serverless = _object(spec["serverless"], "spec.serverless", "ServerlessSpec")
-    cloud = _required(serverless, "cloud", str, "a string", "spec.serverless.")
-    region = _required(serverless, "region", str, "a string", "spec.serverless.")
+    cloud = _required(serverless, "cloud", str, "a string", "spec.serverless")
+    region = _required(serverless, "region", str, "a string", "spec.serverless")
     if serverless.get("source_collection") is not None:
         raise InvalidArgumentError(
             "`spec.serverless.source_collection` is not supported: collections only exist for pod-based indexes."
@@ -183,17 +183,20 @@ def _enum(body: dict, field: str, allowed: tuple[str, ...]) -> str | None:
     return value
 
 
-def _required(body: dict, field: str, kind: type, expected: str, path: str = "") -> Any:
-    value = _typed(body, field, kind, expected, path)
+def _required(body: dict, field: str, kind: type, expected: str, parent: str = "") -> Any:
+    value = _typed(body, field, kind, expected, parent)
     if value is None:
-        raise UnprocessableEntityError(f"Failed to deserialize the JSON body into the target type: {path}missing field `{field}`")
+        where = f"{parent}: " if parent else ""
+        raise UnprocessableEntityError(
+            f"Failed to deserialize the JSON body into the target type: {where}missing field `{field}`"
+        )
     return value
 
 
-def _typed(body: dict, field: str, kind: type, expected: str, path: str = "") -> Any:
+def _typed(body: dict, field: str, kind: type, expected: str, parent: str = "") -> Any:
     value = body.get(field)
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
-        _wrong_type(path + field, value, expected)
+        _wrong_type(f"{parent}.{field}" if parent else field, value, expected)
     return value
 
 

@@ -119,7 +119,7 @@ class Overlay:
 
     def live(self, dimension: int | None) -> TailRecords:
         with self._lock:
-            hit = self._cache.get("live")
+            hit = self._cache.get(("live", dimension))
             if hit is None:
                 items = sorted((rid, rec, lsn) for rid, (rec, lsn) in self.touched.items() if rec is not None)
                 records = [rec for _, rec, _ in items]
@@ -129,7 +129,7 @@ class Overlay:
                     for i, rec in enumerate(records):
                         matrix[i] = rec.values
                 hit = TailRecords([rid for rid, _, _ in items], records, [lsn for _, _, lsn in items], matrix)
-                self._cache["live"] = hit
+                self._cache[("live", dimension)] = hit
             return hit
 
     def record_count(self, base: Base) -> int:

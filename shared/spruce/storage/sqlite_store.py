@@ -42,8 +42,7 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self._path = str(path)
         self._local = threading.local()
-        with self._tx() as db:
-            db.executescript(_SCHEMA)
+        self._conn().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
 
     # ------------------------------------------------------------------ connections
 

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI routers that parse, call the engine and render Pinecone-shaped JSON."""

@@ -1,0 +1,24 @@
+"""The ASGI app: control plane at the root, each index's data plane at ``/data/{name}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from spruce.api import control, data
+from spruce.api.auth import ApiKeyMiddleware
+from spruce.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from spruce.engine.service import Spruce
+
+
+def create_app(engine: Spruce, *, public_url: str) -> FastAPI:
+    """``public_url`` is how clients reach this server; index hosts are built from it."""
+    app = FastAPI(title="Spruce", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine = engine
+    app.state.public_url = public_url.rstrip("/")
+    install_error_handlers(app)
+    app.include_router(control.router)
+    app.include_router(data.router)
+    # Added last = outermost: the error catcher also covers the auth check.
+    app.add_middleware(ApiKeyMiddleware, authenticate=engine.authenticate)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    return app

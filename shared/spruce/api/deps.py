@@ -1,0 +1,21 @@
+"""FastAPI dependencies shared by the routers. They are `async` so FastAPI runs them inline
+instead of hopping to a worker thread; the routes themselves are sync (engine calls block)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from spruce.engine.service import Spruce
+
+
+async def engine(request: Request) -> Spruce:
+    return request.app.state.engine
+
+
+async def public_url(request: Request) -> str:
+    return request.app.state.public_url
+
+
+async def raw_body(request: Request) -> bytes:
+    """The body as bytes, read on the event loop so the (sync) route can parse it in a worker."""
+    return await request.body()
