@@ -27,7 +27,7 @@ class Server:
         self.port = port or free_port()
         self.api_key = api_key
         self.proc: subprocess.Popen | None = None
-        self.output = b""
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
 
     @property
     def url(self) -> str:
@@ -37,13 +37,15 @@ class Server:
         env = {k: v for k, v in os.environ.items() if k != "SPRUCE_API_KEY"}
         if self.api_key is not None:
             env["SPRUCE_API_KEY"] = self.api_key
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spruce.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:  # a file, not a pipe: nobody drains a pipe during a test
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "spruce.cli", "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir)], env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"spruce serve exited: {self.proc.stdout.read().decode()}")
+                raise RuntimeError(f"spruce serve exited: {self.output}")
             try:
                 r = httpx.get(f"{self.url}/indexes", headers={"Api-Key": self.api_key or ""}, timeout=1.0)
                 if r.status_code in (200, 401):
@@ -61,14 +63,12 @@ class Server:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        self._collect()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
-        self._collect()
 
-    def _collect(self) -> None:
-        if self.proc and self.proc.stdout:
-            self.output += self.proc.stdout.read() or b""
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

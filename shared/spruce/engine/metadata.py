@@ -1,122 +1,171 @@
-"""Record metadata: validation (BEHAVIOR §5.1) and the typed column layout slabs store it in.
+"""Record metadata: validation (BEHAVIOR §5.1, MD-1..MD-5) and the typed column layout of slabs.
 
-A metadata key may hold different types in different records, so a slab stores each key
-as up to four typed columns ``m{i}_s`` (string), ``m{i}_f`` (float64), ``m{i}_b`` (bool)
-and ``m{i}_l`` (list of strings); a row fills the column of its value's type and leaves
-the others NULL. Column names never contain user text, so SQL needs no quoting, and the
-filter translator knows exactly which keys and types a slab holds.
+Metadata is a flat JSON object whose values are strings, float64 numbers, booleans or lists
+of strings. Numbers are normalised to ``float`` here, once, so every later consumer (the
+Python filter evaluator, the slab columns, the JSON returned to users) sees Pinecone's
+float64 view of them; ``-0.0`` becomes ``0.0`` so no two equal numbers differ in their bits.
+
+Slabs prefilter in LanceDB, which needs one Arrow type per column, yet one metadata key may
+hold different JSON types in different records (``"year": 2020`` here, ``"2020"`` there). A
+slab therefore gives key number ``i`` one column per kind present, ``m{i}_{kind}``: a row's
+value sits in the column of its kind and the key's other columns are NULL. Column names
+never contain user text, so SQL never needs to quote them.
+
+The metadata size (MD-5) is the UTF-8 length of the compact JSON of the *normalised* object
+(the form that is stored and returned; an integer ``1`` counts as ``1.0``), §12 D9.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
 
 from spruce.errors import InvalidArgumentError
 
-MAX_METADATA_BYTES = 40 * 1024
+MAX_METADATA_BYTES = 40960
+
 KINDS = ("s", "f", "b", "l")
-_ARROW = {"s": pa.string(), "f": pa.float64(), "b": pa.bool_(), "l": pa.list_(pa.string())}
+"""Column kinds in canonical order: string, float64, bool, list<string>."""
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "s": pa.string(), "f": pa.float64(), "b": pa.bool_(), "l": pa.list_(pa.string()),
+}
+
+_KIND_OF_TYPE: dict[type, str] = {str: "s", float: "f", int: "f", bool: "b", list: "l"}
+
+_JSON_TYPE_NAMES: dict[type, str] = {
+    dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
+    type(None): "null",
+}
 
 
-def kind_of(value: Any) -> str:
-    """The column kind of an already validated metadata value."""
-    if isinstance(value, bool):
-        return "b"
-    if isinstance(value, str):
-        return "s"
-    if isinstance(value, float):
-        return "f"
-    return "l"
+def kind_of(value: Any) -> str | None:
+    """The kind ("s", "f", "b", "l") of a metadata value or filter argument, None for other
+    types (null, objects). Exact types, so a bool is never a number."""
+    return _KIND_OF_TYPE.get(type(value))
 
 
-def _normalise_value(key: str, value: Any) -> Any:
-    if isinstance(value, bool) or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        f = float(value)
-        if not math.isfinite(f):
-            raise InvalidArgumentError(f"Metadata value for field '{key}' must be a finite number.")
-        return f
-    if value is None:
-        raise InvalidArgumentError(
-            f"Metadata value for field '{key}' is null; null values are not supported, remove the field instead.")
-    if isinstance(value, list):
-        if not all(isinstance(v, str) for v in value):
-            raise InvalidArgumentError(
-                f"Metadata list for field '{key}' must contain only strings (lists of numbers or booleans "
-                "are not supported).")
-        return value
-    if isinstance(value, dict):
-        raise InvalidArgumentError(f"Metadata value for field '{key}' is an object; nested objects are not supported.")
-    raise InvalidArgumentError(f"Metadata value for field '{key}' has an unsupported type.")
+def json_type_name(value: Any) -> str:
+    """The JSON name of ``value``'s type, for error messages."""
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def to_float(value: int | float, what: str) -> float:
+    """``value`` as a finite float64 (``-0.0`` folded to ``0.0``); ``what`` names it in errors."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidArgumentError(f"{what} is too large for a 64-bit float.") from None
+    if not math.isfinite(number):
+        raise InvalidArgumentError(f"{what} must be a finite number; NaN and Infinity are not supported.")
+    return number + 0.0
 
 
 def validate_metadata(md: Any, *, max_bytes: int = MAX_METADATA_BYTES) -> dict[str, Any] | None:
-    """Check MD-1..MD-5 and return the metadata with numbers as floats (as Pinecone stores them)."""
+    """Check ``md`` against MD-1..MD-5 and return it normalised (ints → floats); None stays None."""
     if md is None:
         return None
     if not isinstance(md, dict):
-        raise InvalidArgumentError("Metadata must be a JSON object of field names to values.")
-    out: dict[str, Any] = {}
-    for key, value in md.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidArgumentError("Metadata field names must be non-empty strings.")
-        if key.startswith("$"):
-            raise InvalidArgumentError(f"Metadata field name '{key}' must not start with '$'.")
-        out[key] = _normalise_value(key, value)
-    size = len(json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > max_bytes:
         raise InvalidArgumentError(
-            f"Metadata size is {size} bytes, which exceeds the limit of {max_bytes} bytes per vector.")
+            f"Metadata must be a JSON object mapping field names to values (got {json_type_name(md)}).")
+    out = {_check_key(key): _check_value(key, value) for key, value in md.items()}
+    _check_size(out, max_bytes)
     return out
 
 
-@dataclass(slots=True)
+def _check_key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise InvalidArgumentError(f"Metadata field names must be strings (got {json_type_name(key)}).")
+    if not key:
+        raise InvalidArgumentError("Metadata field names must not be empty.")
+    if key.startswith("$"):
+        raise InvalidArgumentError(f"Metadata field name {key!r} must not start with '$'; rename the field.")
+    return key
+
+
+def _check_value(key: str, value: Any) -> Any:
+    kind = kind_of(value)
+    if kind == "f":
+        return to_float(value, f"Metadata field {key!r}")
+    if kind == "l":
+        for position, item in enumerate(value):
+            if not isinstance(item, str):
+                raise InvalidArgumentError(
+                    f"Metadata field {key!r} is a list holding a {json_type_name(item)} at position {position}; "
+                    'lists may only hold strings (e.g. ["85", "92"], not [85, 92]).')
+        return list(value)
+    if kind is not None:
+        return value
+    if value is None:
+        raise InvalidArgumentError(
+            f"Metadata field {key!r} is null; null values are not supported, remove the field instead.")
+    if isinstance(value, dict):
+        raise InvalidArgumentError(
+            f"Metadata field {key!r} is a nested object; metadata must be flat. "
+            "Use a string, number, boolean or list of strings.")
+    raise InvalidArgumentError(
+        f"Metadata field {key!r} has unsupported type {json_type_name(value)}; "
+        "use a string, number, boolean or list of strings.")
+
+
+def _check_size(md: dict[str, Any], max_bytes: int) -> None:
+    try:
+        size = len(json.dumps(md, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        raise InvalidArgumentError("Metadata contains invalid Unicode (an unpaired surrogate).") from None
+    if size > max_bytes:
+        raise InvalidArgumentError(
+            f"Metadata size is {size} bytes, which exceeds the limit of {max_bytes} bytes per vector.")
+
+
 class MetadataLayout:
-    """key -> (position i, kinds present) for one slab."""
+    """Which metadata keys a slab holds, the number ``i`` of each and the kinds present for it."""
 
-    keys: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
-
-    def columns_for(self, key: str) -> dict[str, str]:
-        hit = self.keys.get(key)
-        if hit is None:
-            return {}
-        i, kinds = hit
-        return {k: f"m{i}_{k}" for k in kinds}
-
-    def column_names(self) -> list[str]:
-        return [f"m{i}_{k}" for i, kinds in self.keys.values() for k in kinds]
+    def __init__(self, entries: Iterable[tuple[str, int, str]]) -> None:
+        """``entries``: ``(key, i, kinds)`` with ``kinds`` a string of kind letters, e.g. ``"sl"``."""
+        self._entries = sorted(((key, index, "".join(k for k in KINDS if k in kinds))
+                                for key, index, kinds in entries), key=lambda e: e[1])
+        self._columns = {key: {kind: f"m{index}_{kind}" for kind in kinds} for key, index, kinds in self._entries}
 
     def to_json(self) -> str:
-        return json.dumps({key: [i, list(kinds)] for key, (i, kinds) in self.keys.items()})
+        return json.dumps([list(e) for e in self._entries], ensure_ascii=False, separators=(",", ":"))
 
-    @staticmethod
-    def from_json(s: str) -> MetadataLayout:
-        return MetadataLayout({key: (i, tuple(kinds)) for key, (i, kinds) in json.loads(s).items()})
+    @classmethod
+    def from_json(cls, s: str) -> MetadataLayout:
+        return cls((key, index, kinds) for key, index, kinds in json.loads(s))
+
+    def columns_for(self, key: str) -> dict[str, str]:
+        """``{kind: column name}`` for ``key``; empty when the slab has no record with the key."""
+        return dict(self._columns.get(key, {}))
+
+    def column_names(self) -> list[str]:
+        return [name for columns in self._columns.values() for name in columns.values()]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetadataLayout) and self._entries == other._entries
+
+    def __repr__(self) -> str:
+        return f"MetadataLayout({self.to_json()})"
 
 
 def build_metadata_columns(metadatas: list[dict[str, Any] | None]) -> tuple[MetadataLayout, dict[str, pa.Array]]:
-    """The layout and typed arrow columns for the (validated) metadata of a slab's rows."""
-    kinds_by_key: dict[str, set[str]] = {}
-    for md in metadatas:
-        if md:
-            for key, value in md.items():
-                kinds_by_key.setdefault(key, set()).add(kind_of(value))
-    layout = MetadataLayout({key: (i, tuple(k for k in KINDS if k in kinds_by_key[key]))
-                             for i, key in enumerate(sorted(kinds_by_key))})
-    columns: dict[str, pa.Array] = {}
+    """Layout and Arrow columns for validated ``metadatas`` (row ``r`` of every column is record ``r``)."""
     n = len(metadatas)
-    for key, (i, kinds) in layout.keys.items():
-        lists: dict[str, list] = {k: [None] * n for k in kinds}
-        for row, md in enumerate(metadatas):
-            if md and key in md:
-                value = md[key]
-                lists[kind_of(value)][row] = value
-        for k in kinds:
-            columns[f"m{i}_{k}"] = pa.array(lists[k], _ARROW[k])
-    return layout, columns
+    cells: dict[tuple[str, str], list[Any]] = {}
+    for row, md in enumerate(metadatas):
+        if not md:
+            continue
+        for key, value in md.items():
+            column = cells.get((key, kind := kind_of(value)))
+            if column is None:
+                column = cells[(key, kind)] = [None] * n
+            column[row] = value
+    keys = sorted({key for key, _ in cells})
+    layout = MetadataLayout((key, i, "".join(k for k in KINDS if (key, k) in cells)) for i, key in enumerate(keys))
+    arrays = {name: pa.array(cells[(key, kind)], ARROW_TYPES[kind])
+              for key in keys for kind, name in layout.columns_for(key).items()}
+    return layout, arrays

@@ -64,7 +64,7 @@ def parse_json(raw: bytes) -> Any:
     """Decode a request body; an empty body is an empty object."""
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidArgumentError(
-            f"Request body is {len(raw) / 1e6:.1f} MB, over the {MAX_BODY_BYTES // 2**20} MB limit; "
+            f"Request body is {len(raw) / 2**20:.1f} MB, over the {MAX_BODY_BYTES // 2**20} MB limit; "
             "send smaller requests."
         )
     if not raw.strip():
@@ -110,9 +110,9 @@ def parse_query(body: Any, cfg: IndexConfig) -> tuple[str, QuerySpec]:
         )
     sparse_index = cfg.vector_type == "sparse"
     top_k = _field(body, "topK", "top_k")
-    if top_k is None:
-        raise InvalidArgumentError("`topK` is required: the number of results to return (1 to 10000).")
     max_top_k = MAX_TOP_K_SPARSE if sparse_index else MAX_TOP_K
+    if top_k is None:
+        raise InvalidArgumentError(f"`topK` is required: the number of results to return (1 to {max_top_k}).")
     if not _is_int(top_k) or not 1 <= top_k <= max_top_k:
         raise InvalidArgumentError(f"`topK` must be an integer between 1 and {max_top_k}; got {_show(top_k)}.")
 
@@ -344,9 +344,9 @@ def _floats(doc: list, path: str) -> np.ndarray:
     """A list of JSON numbers as float32; rejects non-numbers and values outside float32."""
     arr = _array(doc)
     if arr is None or arr.dtype.kind not in "fiu":
-        bad = next((v for v in doc if isinstance(v, bool) or not isinstance(v, int | float)), None)
-        if bad is not None:
-            raise InvalidArgumentError(f"`{path}` must contain only numbers; found {_show(bad)}.")
+        bad = [v for v in doc if isinstance(v, bool) or not isinstance(v, int | float)][:1]
+        if bad:
+            raise InvalidArgumentError(f"`{path}` must contain only numbers; found {_show(bad[0])}.")
         arr = np.array(doc, dtype=np.float64)  # ints beyond int64 arrive as Python objects
     with np.errstate(over="ignore", invalid="ignore"):
         out = arr.astype(np.float32)
