@@ -44,7 +44,8 @@ def _serve(host: str, port: int, data_dir: Path, public_url: str | None) -> None
         print(f"API key: {api_key}", flush=True)
         print(f'Connect with: Pinecone(api_key="{api_key}", host="{public_url}")', flush=True)
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown; run() then returns.
-        uvicorn.Server(uvicorn.Config(create_app(engine, public_url=public_url), host=host, port=port)).run()
+        uvicorn.Server(uvicorn.Config(create_app(engine, public_url=public_url), host=host, port=port,
+                                    access_log=False)).run()
     finally:
         engine.close()
 

@@ -48,10 +48,7 @@ class LanceSlabStore:
     def build_vector_index(self, index_id: str, ns_key: str, slab_id: str, metric: str, rows: int) -> None:
         table = self.open_slab(index_id, ns_key, slab_id)
         partitions = max(1, math.ceil(rows / ROWS_PER_PARTITION))
-        table.create_index(
-            vector_column_name="vector",
-            config=IvfHnswSq(distance_type=LANCE_DISTANCE[metric], num_partitions=partitions),
-        )
+        table.create_index("vector", config=IvfHnswSq(distance_type=LANCE_DISTANCE[metric], num_partitions=partitions))
 
     def write_tombstones(self, index_id: str, ns_key: str, name: str, ids: list[str]) -> None:
         data = pa.table({"id": pa.array(ids, pa.string())})
