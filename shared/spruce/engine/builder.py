@@ -37,7 +37,7 @@ class BuilderSettings:
     flush_interval_s: float = 1.0  # ... or when the oldest unflushed write is this old
     l0_merge_count: int = 4  # merge the unindexed slabs once there are this many
     max_dead_fraction: float = 0.3  # rewrite a slab once this share of its rows is shadowed
-    ann_min_rows: int = 100_000  # slabs at least this large get an ANN index
+    ann_min_rows: int = 250_000  # slabs at least this large get an ANN index; below, exact numpy is faster (bench/)
     gc_grace_s: float = 30.0  # keep unreferenced objects this long for readers of older manifests
     poll_s: float = 0.1
 
