@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,7 +118,9 @@ class SlabData:
             columns.append("vector")
         fetched = None
         if columns:
-            fetched = self.table.take_offsets(_offsets(self.table, rows)).select(columns + ["row"]).to_arrow()
+            # ``row`` equals the physical offset: slabs are written once, in row order, never edited.
+            offsets = [int(r) for r in rows]
+            fetched = self.table.take_offsets(offsets).select(columns + ["row"]).to_arrow()
             fetched = _reorder(fetched, rows)
         out: list[Record] = []
         for i, row in enumerate(rows):
@@ -139,11 +141,6 @@ class SlabData:
                 rec.metadata = None if raw is None else json.loads(raw)
             out.append(rec)
         return out
-
-
-def _offsets(table, rows: Iterable[int]) -> list[int]:
-    # ``row`` equals the physical offset: slabs are written once, in row order, never edited.
-    return [int(r) for r in rows]
 
 
 def _reorder(fetched: pa.Table, rows: Sequence[int]) -> pa.Table:
