@@ -1,5 +1,6 @@
-"""The small ports the engine talks to. Adapters must honour every sentence of these docstrings;
-the contract suite in ``tests/contract`` holds each adapter to them."""
+"""The small ports the engine talks to. Adapters must honour every sentence of these docstrings.
+Today the local adapters are held to them through the engine and end-to-end tests; a shared
+contract suite run against both the local and the AWS adapters arrives with the AWS host."""
 
 from __future__ import annotations
 
