@@ -96,14 +96,12 @@ class Overlay:
                     touched[rid] = (None, lsn)
                     excluded.discard(rid)
             elif isinstance(op, DeleteByFilter):
-                flt = parse_filter(op.filter)
+                flt = parse_filter(op.filter)  # never empty: the write path rejects empty filters
                 for rid, (rec, _) in list(touched.items()):
-                    if rec is not None and (flt is None or flt.matches(rec.metadata)):
+                    if rec is not None and flt.matches(rec.metadata):
                         touched[rid] = (None, lsn)
                 if not cleared:
-                    excluded |= {rid for rid in base.ids_matching(flt) if rid not in touched} if flt else set()
-                    if flt is None:  # an empty filter matches everything
-                        cleared = True
+                    excluded |= {rid for rid in base.ids_matching(flt) if rid not in touched}
             elif isinstance(op, DeleteAll):
                 touched = {}
                 excluded = set()
