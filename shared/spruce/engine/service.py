@@ -131,8 +131,6 @@ class Spruce:
 
     def query(self, index: str, namespace: str, q: QuerySpec) -> ReadResult[list[Match]]:
         cfg = self.describe_index(index)
-        if q.sparse is not None:
-            raise InvalidArgumentError("Sparse and hybrid queries are not supported yet; query with a dense vector.")
         snap = self._snapshot(cfg, namespace)
         return ReadResult(snap.query(q), snap.max_lsn, snap.manifest.flushed_lsn)
 

@@ -22,6 +22,7 @@ from spruce.engine.filters import Filter, to_sql
 from spruce.engine.metadata import MetadataLayout, build_metadata_columns
 from spruce.engine.records import Record, SparseVector
 from spruce.engine.scoring import row_norms
+from spruce.engine.sparse import SparsePostings
 
 _LAYOUT_KEY = b"spruce.metadata_layout"
 
@@ -63,8 +64,9 @@ class SlabData:
         self.layout = MetadataLayout.from_json(table.schema.metadata[_LAYOUT_KEY].decode())
         has_vector = "vector" in table.schema.names
         wanted = ["row", "id"] + (["vector"] if has_vector and not indexed else [])
-        data = table.to_arrow().select(wanted)
+        data = _scan(table, wanted)
         order = np.argsort(data.column("row").to_numpy())
+        self._order = None if (order == np.arange(len(order))).all() else order
         ids = data.column("id").to_numpy(zero_copy_only=False)[order]
         self.ids: np.ndarray = ids.astype(object)
         self.id_to_row: dict[str, int] = {rid: i for i, rid in enumerate(self.ids)}
@@ -79,11 +81,37 @@ class SlabData:
             self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
             self.norms = row_norms(metric, self.matrix)
         self._filter_cache: dict[str, np.ndarray] = {}
+        self._postings: SparsePostings | None = None
         self._lock = threading.Lock()
 
     @property
     def rows(self) -> int:
         return len(self.ids)
+
+    @property
+    def postings(self) -> SparsePostings:
+        """The slab's sparse vectors inverted, built on the first sparse query and then kept."""
+        with self._lock:
+            if self._postings is not None:
+                return self._postings
+        data = _scan(self.table, ["sparse_indices", "sparse_values"])
+        if self._order is not None:
+            data = data.take(pa.array(self._order))
+        postings = SparsePostings.from_arrow(data.column("sparse_indices"), data.column("sparse_values"))
+        with self._lock:
+            self._postings = postings
+        return postings
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Dense vectors of ``rows`` as a float32 matrix (from RAM, or read from the slab)."""
+        if self.matrix is not None:
+            return self.matrix[rows]
+        if not len(rows):
+            return np.empty((0, 0), dtype=np.float32)
+        fetched = _reorder(self.table.take_offsets([int(r) for r in rows]).select(["vector", "row"]).to_arrow(),
+                           rows)
+        vec = fetched.column("vector").combine_chunks()
+        return vec.flatten().to_numpy().reshape(-1, vec.type.list_size).astype(np.float32, copy=False)
 
     def rows_matching(self, flt: Filter) -> np.ndarray | None:
         """Positions of rows matching ``flt`` (pushed down to LanceDB); None means all rows."""
@@ -141,6 +169,11 @@ class SlabData:
                 rec.metadata = None if raw is None else json.loads(raw)
             out.append(rec)
         return out
+
+
+def _scan(table, columns: list[str]) -> pa.Table:
+    """Whole columns of a slab, without reading the others (metadata JSON can dwarf them)."""
+    return table.search().select(columns).limit(None).to_arrow()
 
 
 def _reorder(fetched: pa.Table, rows: Sequence[int]) -> pa.Table:

@@ -18,14 +18,17 @@ from spruce.engine.filters import Filter, to_sql
 from spruce.engine.manifest import Manifest
 from spruce.engine.model import Match, QuerySpec
 from spruce.engine.overlay import Overlay
-from spruce.engine.records import Record
+from spruce.engine.records import Record, SparseVector
 from spruce.engine.scoring import LANCE_DISTANCE, best, dense_scores, higher_is_better, query_norm, row_norms
 from spruce.engine.slabs import SlabView
+from spruce.engine.sparse import SparsePostings
 
 #: ANN search knobs for indexed slabs: candidates are re-ranked exactly (refine), so
 #: recall is bounded by the IVF probe width and the HNSW beam.
 ANN_MIN_NPROBES = 8
 ANN_REFINE_FACTOR = 4
+#: Cap on the per-list candidates of a hybrid query on an indexed slab (see _search_hybrid_ann).
+HYBRID_MAX_CANDIDATES = 4096
 
 
 class SlabSet:
@@ -149,91 +152,139 @@ class Snapshot:
     # ------------------------------------------------------------------ query
 
     def query(self, spec: QuerySpec) -> list[Match]:
-        if spec.id is not None:
-            found = self.fetch([spec.id]).get(spec.id)
-            if found is None or found.values is None:
-                return []
-            q = found.values
-        else:
-            q = spec.vector
-        q = np.asarray(q, dtype=np.float32)
-        qn = query_norm(self.metric, q)
+        q = self._resolve(spec)
+        if q is None:
+            return []
         k = spec.top_k
         candidates: list[_Candidate] = []
         for view, mask in self._visible():
-            candidates += self._search_slab(view, mask, q, qn, k, spec.filter)
-        candidates += self._search_tail(q, qn, k, spec.filter)
+            candidates += self._search_slab(view, mask, q, k, spec.filter)
+        candidates += self._search_tail(q, k, spec.filter)
         reverse = higher_is_better(self.metric)
         candidates.sort(key=lambda c: (-c.score if reverse else c.score, c.record_id))
         return self._materialise(candidates[:k], spec)
 
-    def _search_slab(self, view: SlabView, mask: np.ndarray, q: np.ndarray, qn: float, k: int,
+    def _resolve(self, spec: QuerySpec) -> _Query | None:
+        """The query vectors; a query by id uses the record's stored vector — the dense one on
+        dense indexes, the sparse one on sparse indexes (DP-Q-3). None: no such record."""
+        dense, sparse = spec.vector, spec.sparse
+        if spec.id is not None:
+            found = self.fetch([spec.id]).get(spec.id)
+            if found is None:
+                return None
+            dense, sparse = (None, found.sparse) if self.dimension is None else (found.values, None)
+            if dense is None and sparse is None:
+                return None
+        if dense is None:
+            return _Query(None, 0.0, sparse)
+        dense = np.asarray(dense, dtype=np.float32)
+        return _Query(dense, query_norm(self.metric, dense), sparse)
+
+    def _search_slab(self, view: SlabView, mask: np.ndarray, q: _Query, k: int,
                      flt: Filter | None) -> list[_Candidate]:
         data = view.data
-        rows = None
-        if flt is not None:
-            rows = data.rows_matching(flt)
-            if rows is not None:
-                rows = rows[mask[rows]]
-                if not len(rows):
-                    return []
-        if data.indexed:
+        if data.indexed and q.dense is not None:
             return self._search_ann(view, mask, q, k, flt)
+        rows = None if flt is None else data.rows_matching(flt)
+        postings = data.postings if q.sparse is not None else None
         if rows is None:
-            scores = dense_scores(self.metric, data.matrix, data.norms, q, qn)
-            if not mask.all():
-                scores = scores.copy()
-                scores[~mask] = -np.inf if higher_is_better(self.metric) else np.inf
-                top = best(scores, min(k, int(mask.sum())), self.metric)
-            else:
-                top = best(scores, k, self.metric)
-            return [_Candidate(float(scores[r]), data.ids[r], view, int(r)) for r in top]
-        norms = None if data.norms is None else data.norms[rows]
-        scores = dense_scores(self.metric, data.matrix[rows], norms, q, qn)
-        top = best(scores, k, self.metric)
-        return [_Candidate(float(scores[i]), data.ids[rows[i]], view, int(rows[i])) for i in top]
+            scores = _exact_scores(self.metric, q, data.matrix, data.norms, postings)
+            keep = mask
+        else:
+            rows = rows[mask[rows]]
+            if not len(rows):
+                return []
+            norms = None if data.norms is None else data.norms[rows]
+            matrix = None if data.matrix is None else data.matrix[rows]
+            scores = _exact_scores(self.metric, q, matrix, norms, postings, rows)
+            keep = None
+        top = _top(scores, keep, k, self.metric, drop_zero=q.dense is None)
+        ids = data.ids if rows is None else data.ids[rows]
+        positions = top if rows is None else rows[top]
+        return [_Candidate(float(scores[i]), ids[i], view, int(r)) for i, r in zip(top, positions)]
 
-    def _search_ann(self, view: SlabView, mask: np.ndarray, q: np.ndarray, k: int,
+    def _search_ann(self, view: SlabView, mask: np.ndarray, q: _Query, k: int,
                     flt: Filter | None) -> list[_Candidate]:
+        data = view.data
+        if q.sparse is None:
+            rows, dense = self._ann(view, mask, q, k, flt)
+            return [_Candidate(float(s), data.ids[r], view, int(r)) for r, s in zip(rows, dense)]
+        return self._search_hybrid_ann(view, mask, q, k, flt)
+
+    def _search_hybrid_ann(self, view: SlabView, mask: np.ndarray, q: _Query, k: int,
+                           flt: Filter | None) -> list[_Candidate]:
+        """Hybrid top-k on an ANN-indexed slab by the threshold algorithm: take the best ``m``
+        rows by dense score (ANN) and by sparse score (exact, from the postings), score their
+        union exactly (dense·dense + sparse·sparse), and stop once no row outside both lists can
+        beat the k-th score — its dense score is at most the m-th dense one and its sparse score
+        at most the m-th sparse one. Otherwise ``m`` grows. Exact up to the ANN's own recall."""
+        data = view.data
+        lexical = data.postings.scores(q.sparse)
+        matching = None if flt is None else data.rows_matching(flt)
+        allowed = mask if matching is None else _mask_of(matching, mask)
+        m = k * ANN_REFINE_FACTOR
+        while True:
+            dense_rows, dense = self._ann(view, mask, q, m, flt)
+            lexical_rows = _top(lexical, allowed, m, "dotproduct", drop_zero=False)
+            pool = np.union1d(dense_rows, lexical_rows)
+            scores = data.vectors(pool) @ q.dense + lexical[pool]
+            top = best(scores, k, self.metric)
+            exhausted = len(dense_rows) < m or len(lexical_rows) < m
+            if exhausted or m >= HYBRID_MAX_CANDIDATES or len(top) < k:
+                break
+            bound = float(dense[-1]) + float(lexical[lexical_rows[-1]])
+            if bound < float(scores[top[-1]]):
+                break
+            m *= 4
+        return [_Candidate(float(scores[i]), data.ids[pool[i]], view, int(pool[i])) for i in top]
+
+    def _ann(self, view: SlabView, mask: np.ndarray, q: _Query, k: int,
+             flt: Filter | None) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` visible rows nearest ``q.dense`` by the slab's ANN index (refined
+        exactly), best first, with their dense scores."""
         data = view.data
         dead = int(len(mask) - mask.sum())
         limit = k + dead
-        search = (data.table.search(q, vector_column_name="vector")
+        search = (data.table.search(q.dense, vector_column_name="vector")
                   .distance_type(LANCE_DISTANCE[self.metric])
-                  .select(["row"]).limit(limit)
+                  .select(["row", "_distance"]).limit(limit)
                   .nprobes(max(ANN_MIN_NPROBES, 1))
                   .refine_factor(ANN_REFINE_FACTOR)
                   .ef(max(64, limit * ANN_REFINE_FACTOR)))
         if flt is not None:
             sql = to_sql(flt, data.layout)
             if sql == "FALSE":
-                return []
+                return np.empty(0, np.int64), np.empty(0, np.float64)
             if sql != "TRUE":
                 search = search.where(sql, prefilter=True)
         result = search.to_arrow()
-        rows = result.column("row").to_numpy()
+        rows = result.column("row").to_numpy().astype(np.int64)
         dist = result.column("_distance").to_numpy()
-        out = []
-        for r, d in zip(rows, dist):
-            if mask[r]:
-                out.append(_Candidate(_score_from_distance(self.metric, float(d)), data.ids[r], view, int(r)))
-        return out[:k]
+        alive = mask[rows]
+        rows, dist = rows[alive][:k], dist[alive][:k]
+        return rows, _score_from_distance(self.metric, dist)
 
-    def _search_tail(self, q: np.ndarray, qn: float, k: int, flt: Filter | None) -> list[_Candidate]:
+    def _search_tail(self, q: _Query, k: int, flt: Filter | None) -> list[_Candidate]:
         tail = self.overlay.live(self.dimension)
         if not tail.ids:
             return []
-        if flt is None:
-            positions = np.arange(len(tail.ids))
-        else:
-            positions = np.array([i for i, rec in enumerate(tail.records) if flt.matches(rec.metadata)],
-                                 dtype=np.int64)
-            if not len(positions):
+        postings = None
+        if q.sparse is not None:
+            postings = self.overlay.cached("postings", lambda: SparsePostings.from_vectors(
+                [rec.sparse for rec in tail.records]))
+        rows = None
+        if flt is not None:
+            rows = np.array([i for i, rec in enumerate(tail.records) if flt.matches(rec.metadata)], dtype=np.int64)
+            if not len(rows):
                 return []
-        matrix = tail.matrix[positions]
-        scores = dense_scores(self.metric, matrix, row_norms(self.metric, matrix), q, qn)
-        top = best(scores, k, self.metric)
-        return [_Candidate(float(scores[i]), tail.ids[positions[i]], None, int(positions[i])) for i in top]
+        matrix = None
+        if q.dense is not None:
+            matrix = tail.matrix if rows is None else tail.matrix[rows]
+        norms = None if matrix is None else row_norms(self.metric, matrix)
+        scores = _exact_scores(self.metric, q, matrix, norms, postings, rows)
+        top = _top(scores, None, k, self.metric, drop_zero=q.dense is None)
+        positions = top if rows is None else rows[top]
+        return [_Candidate(float(scores[i]), tail.ids[p], None, int(p)) for i, p in zip(top, positions)]
 
     def _materialise(self, chosen: list[_Candidate], spec: QuerySpec) -> list[Match]:
         want_body = spec.include_values or spec.include_metadata
@@ -262,7 +313,43 @@ class Snapshot:
         return out
 
 
-def _score_from_distance(metric: str, d: float) -> float:
+@dataclass(slots=True, frozen=True)
+class _Query:
+    """Resolved query vectors: dense (with its cached norm), sparse, or both (hybrid)."""
+
+    dense: np.ndarray | None
+    norm: float
+    sparse: SparseVector | None
+
+
+def _exact_scores(metric: str, q: _Query, matrix: np.ndarray | None, norms: np.ndarray | None,
+                  postings: SparsePostings | None, rows: np.ndarray | None = None) -> np.ndarray:
+    """Exact scores of ``matrix``'s rows (already restricted to ``rows``) plus, for sparse and
+    hybrid queries, the sparse dot products of the same rows."""
+    scores = None
+    if q.dense is not None:
+        scores = dense_scores(metric, matrix, norms, q.dense, q.norm)
+    if q.sparse is not None:
+        lexical = postings.scores(q.sparse)
+        if rows is not None:
+            lexical = lexical[rows]
+        scores = lexical if scores is None else scores + lexical
+    return scores
+
+
+def _top(scores: np.ndarray, keep: np.ndarray | None, k: int, metric: str, *, drop_zero: bool) -> np.ndarray:
+    """Positions of the ``k`` best ``scores`` among those ``keep`` allows (None: all); sparse
+    queries also drop scores of exactly 0, which are not matches (SP-6)."""
+    if drop_zero:
+        nonzero = scores != 0
+        keep = nonzero if keep is None else keep & nonzero
+    if keep is None or keep.all():
+        return best(scores, k, metric)
+    eligible = np.flatnonzero(keep)
+    return eligible[best(scores[eligible], k, metric)]
+
+
+def _score_from_distance(metric: str, d: np.ndarray) -> np.ndarray:
     if metric == "cosine":
         return 1.0 - d
     if metric == "dotproduct":
