@@ -161,7 +161,7 @@ def test_deletion_protection_blocks_delete_cp_dp_2_3(client):
 def test_configure_rejects_spec_on_serverless_cp_cfg_2(client):
     client.post("/indexes", json=DENSE)
     message = error(client.patch("/indexes/movies", json={"spec": {"pod": {"replicas": 2}}}), 400, "INVALID_ARGUMENT")
-    assert "Cannot configure `spec`" in message
+    assert "Only `spec.serverless.read_capacity` can be configured" in message
 
 
 def test_configure_bad_values_and_types_cp_cfg_7(client):

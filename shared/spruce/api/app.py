@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from spruce.api import control, data
 from spruce.api.auth import ApiKeyMiddleware
 from spruce.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from spruce.api.versions import ApiVersionMiddleware
 from spruce.engine.service import Spruce
 
 
@@ -18,7 +19,8 @@ def create_app(engine: Spruce, *, public_url: str) -> FastAPI:
     install_error_handlers(app)
     app.include_router(control.router)
     app.include_router(data.router)
-    # Added last = outermost: the error catcher also covers the auth check.
+    # Added last = outermost: the error catcher also covers the auth and version checks.
+    app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(ApiKeyMiddleware, authenticate=engine.authenticate)
     app.add_middleware(UnexpectedErrorMiddleware)
     return app

@@ -13,19 +13,22 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from spruce.api import deps
+from spruce.api.control import metadata_schema_2025
 from spruce.api.responses import JSONResponse
+from spruce.api.versions import ApiVersion
 from spruce.engine.model import Match, NamespaceInfo, ReadResult, WriteResult
 from spruce.engine.records import Record, SparseVector
 from spruce.engine.service import Spruce
 from spruce.engine.validation import (
-    parse_delete, parse_fetch_ids, parse_json, parse_list_params, parse_namespace, parse_query, parse_stats,
-    parse_update, parse_upsert,
+    FilterUpdate, parse_create_namespace, parse_delete, parse_fetch_by_metadata, parse_fetch_ids, parse_json,
+    parse_list_params, parse_namespace, parse_query, parse_stats, parse_update, parse_upsert,
 )
 
 router = APIRouter(prefix="/data/{index_name}")
 
 Engine = Annotated[Spruce, Depends(deps.engine)]
 Body = Annotated[bytes, Depends(deps.raw_body)]
+Version = Annotated[ApiVersion, Depends(deps.api_version)]
 
 
 @router.post("/vectors/upsert")
@@ -37,6 +40,11 @@ def upsert(index_name: str, engine: Engine, body: Body) -> Response:
 @router.post("/vectors/update")
 def update(index_name: str, engine: Engine, body: Body) -> Response:
     namespace, upd = parse_update(parse_json(body), engine.describe_index(index_name))
+    if isinstance(upd, FilterUpdate):
+        matched, result = engine.update_by_filter(index_name, namespace, upd.filter, upd.set_metadata,
+                                                  dry_run=upd.dry_run)
+        body_out = {"matchedRecords": matched}
+        return JSONResponse(body_out) if result is None else _written(body_out, result)
     return _written({}, engine.update(index_name, namespace, upd))
 
 
@@ -65,6 +73,18 @@ def fetch(index_name: str, request: Request, engine: Engine) -> Response:
     return _read({"vectors": vectors, "namespace": namespace, "usage": usage}, result)
 
 
+@router.post("/vectors/fetch_by_metadata")
+def fetch_by_metadata(index_name: str, engine: Engine, body: Body) -> Response:
+    namespace, req = parse_fetch_by_metadata(parse_json(body))
+    result = engine.fetch_by_metadata(index_name, namespace, req.filter, limit=req.limit, token=req.token)
+    records, next_token = result.value
+    out: dict[str, Any] = {"vectors": {rid: _record(r) for rid, r in records.items()}, "namespace": namespace,
+                           "usage": {"readUnits": max(1, math.ceil(len(records) / 10))}}
+    if next_token:
+        out["pagination"] = {"next": next_token}
+    return _read(out, result)
+
+
 @router.get("/vectors/list")
 def list_ids(index_name: str, request: Request, engine: Engine) -> Response:
     params = request.query_params
@@ -90,19 +110,28 @@ def describe_index_stats_get(index_name: str, engine: Engine) -> Response:
 
 
 @router.get("/namespaces")
-def list_namespaces(index_name: str, request: Request, engine: Engine) -> Response:
+def list_namespaces(index_name: str, request: Request, engine: Engine, version: Version) -> Response:
     params = request.query_params
     page = parse_list_params(params.get("limit"), params.get("paginationToken"), params.get("prefix"))
-    infos, next_token = engine.list_namespaces(index_name, limit=page.limit, token=page.token, prefix=page.prefix)
-    body: dict[str, Any] = {"namespaces": [_namespace(i) for i in infos]}
+    infos, next_token, total = engine.list_namespaces(index_name, limit=page.limit, token=page.token,
+                                                      prefix=page.prefix)
+    body: dict[str, Any] = {"namespaces": [_namespace(i, version) for i in infos]}
     if next_token:
         body["pagination"] = {"next": next_token}
+    if version.at_least_2025_10:
+        body["total_count"] = total
     return JSONResponse(body)
 
 
+@router.post("/namespaces")
+def create_namespace(index_name: str, engine: Engine, version: Version, body: Body) -> Response:
+    name, schema = parse_create_namespace(parse_json(body))
+    return JSONResponse(_namespace(engine.create_namespace(index_name, name, schema), version))
+
+
 @router.get("/namespaces/{namespace}")
-def describe_namespace(index_name: str, namespace: str, engine: Engine) -> Response:
-    return JSONResponse(_namespace(engine.describe_namespace(index_name, parse_namespace(namespace))))
+def describe_namespace(index_name: str, namespace: str, engine: Engine, version: Version) -> Response:
+    return JSONResponse(_namespace(engine.describe_namespace(index_name, parse_namespace(namespace)), version))
 
 
 @router.delete("/namespaces/{namespace}")
@@ -166,5 +195,12 @@ def _sparse(sv: SparseVector) -> dict[str, Any]:
     return {"indices": sv.indices, "values": sv.values}
 
 
-def _namespace(info: NamespaceInfo) -> dict[str, Any]:
-    return {"name": info.name, "record_count": info.record_count}
+def _namespace(info: NamespaceInfo, version: ApiVersion) -> dict[str, Any]:
+    """2025-10 adds ``schema`` (when one applies) and ``indexed_fields`` (DP-NSA-2): Spruce
+    indexes every metadata key, so they are all the keys the namespace holds."""
+    out: dict[str, Any] = {"name": info.name, "record_count": info.record_count}
+    if version.at_least_2025_10:
+        if info.schema:
+            out["schema"] = metadata_schema_2025(info.schema)
+        out["indexed_fields"] = {"fields": info.indexed_fields or []}
+    return out

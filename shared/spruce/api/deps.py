@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from spruce.api.versions import ApiVersion, version_of
 from spruce.engine.service import Spruce
 
 
@@ -19,3 +20,8 @@ async def public_url(request: Request) -> str:
 async def raw_body(request: Request) -> bytes:
     """The body as bytes, read on the event loop so the (sync) route can parse it in a worker."""
     return await request.body()
+
+
+async def api_version(request: Request) -> ApiVersion:
+    """The API version this request is answered in (negotiated by ``ApiVersionMiddleware``)."""
+    return version_of(request.scope)

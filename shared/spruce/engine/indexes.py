@@ -14,6 +14,11 @@ Status codes, decided once for every control-plane body (ERR-4, CP-CFG-7):
 
 ``null`` is treated as an absent field everywhere (serde ``Option``), and unknown top-level
 fields of a create request are ignored so newer clients keep working (BEHAVIOR §12 D1).
+
+Two request shapes create an index, told apart by their fields whatever the API version:
+2025-04/2025-10 (``dimension``, ``metric``, ``vector_type``, ``spec``) and 2026-07 (``schema``
+with the reserved vector fields ``_values`` / ``_sparse_values``, and ``deployment``), which
+SDK 10.x sends even for its legacy ``create_index(dimension=…, spec=…)`` call.
 """
 
 from __future__ import annotations
@@ -44,7 +49,11 @@ NAME_MESSAGE = (
 _NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _TAG_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _TAG_VALUE_RE = re.compile(r"[A-Za-z0-9;@_\-.+ ]{0,120}")
-_CONFIGURABLE = ("deletion_protection", "tags", "embed")
+_CONFIGURABLE = ("deletion_protection", "tags", "embed", "spec", "read_capacity")
+DENSE_FIELD = "_values"
+SPARSE_FIELD = "_sparse_values"
+_METADATA_TYPES = ("string", "integer", "float", "boolean", "string_list")
+_DEFAULT_DEPLOYMENT = ("aws", "us-east-1")
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,6 +67,8 @@ class ConfigureRequest:
 def new_index_config(body: Any) -> IndexConfig:
     """Validate a ``POST /indexes`` body and build the config the catalog stores."""
     body = _object(body, "", "CreateIndexRequest")
+    if body.get("schema") is not None or body.get("deployment") is not None:
+        return _new_index_config_2026(body)
     name = validate_index_name(_required(body, "name", str, "a string"))
     vector_type = _enum(body, "vector_type", VECTOR_TYPES) or "dense"
     dimension = _typed(body, "dimension", int, "an integer")
@@ -79,11 +90,95 @@ def new_index_config(body: Any) -> IndexConfig:
                 f"Sparse indexes only support the `dotproduct` metric; got `{metric}`. "
                 "Set `metric` to `dotproduct` or omit it."
             )
-    cloud, region = _serverless_spec(_required(body, "spec", dict, "a JSON object"))
+    cloud, region, schema = _serverless_spec(_required(body, "spec", dict, "a JSON object"))
+    return _config(body, name=name, dimension=dimension if vector_type == "dense" else None, metric=metric,
+                   vector_type=vector_type, cloud=cloud, region=region, schema=schema)
+
+
+def _new_index_config_2026(body: dict) -> IndexConfig:
+    """The 2026-07 create request: ``schema.fields`` declares the vector fields (only the
+    reserved ``_values`` / ``_sparse_values``) and filterable metadata fields; ``deployment``
+    where the index runs (managed only; absent = aws us-east-1)."""
+    name = body.get("name")
+    name = validate_index_name(_typed(body, "name", str, "a string")) if name is not None \
+        else f"index-{uuid4().hex[:12]}"
+    schema = _required(body, "schema", dict, "a JSON object")
+    fields = _required(schema, "fields", dict, "a map of field definitions", "schema")
+    dense: tuple[int, str] | None = None
+    sparse = False
+    metadata: dict[str, dict[str, Any]] = {}
+    for field_name, field_doc in fields.items():
+        path = f"schema.fields.{field_name}"
+        field_doc = _object(field_doc, path, "SchemaField")
+        kind = _typed(field_doc, "type", str, "a string", path)
+        if kind == "dense_vector":
+            if field_name != DENSE_FIELD:
+                raise InvalidArgumentError(
+                    f"Dense vector fields must be named `{DENSE_FIELD}` (got `{field_name}`): Spruce stores one "
+                    "dense vector per record, addressed as `values` by the vectors API."
+                )
+            dimension = _required(field_doc, "dimension", int, "an integer", path)
+            if not 1 <= dimension <= MAX_DIMENSION:
+                raise InvalidArgumentError(f"Dimension must be between 1 and {MAX_DIMENSION}; got {dimension}.")
+            metric = _enum(field_doc, "metric", METRICS) or "cosine"
+            dense = (dimension, metric)
+        elif kind == "sparse_vector":
+            if field_name != SPARSE_FIELD:
+                raise InvalidArgumentError(
+                    f"Sparse vector fields must be named `{SPARSE_FIELD}` (got `{field_name}`): Spruce stores one "
+                    "sparse vector per record, addressed as `sparseValues` by the vectors API."
+                )
+            sparse = True
+        elif kind in _METADATA_TYPES or kind is None:
+            unsupported = [k for k in ("full_text_search", "embed", "sparse_embed") if field_doc.get(k) is not None]
+            if unsupported:
+                raise InvalidArgumentError(
+                    f"`{path}.{unsupported[0]}` is not supported: Spruce does not run full-text search or "
+                    "integrated embedding on schema fields. Declare the field as filterable metadata only."
+                )
+            metadata[field_name] = _metadata_field(field_doc, path, kind)
+        elif kind == "semantic_text":
+            raise InvalidArgumentError(
+                f"`{path}` is a `semantic_text` field: integrated embedding is not supported by this server yet. "
+                "Create the index with `_values` and upsert your own vectors."
+            )
+        else:
+            raise InvalidArgumentError(
+                f"Unknown schema field type `{kind}` for `{path}`: expected dense_vector, sparse_vector, "
+                f"or a metadata type ({', '.join(_METADATA_TYPES)})."
+            )
+    if dense is None and not sparse:
+        raise InvalidArgumentError(
+            f"`schema.fields` must declare a vector field: `{DENSE_FIELD}` (type dense_vector) and/or "
+            f"`{SPARSE_FIELD}` (type sparse_vector)."
+        )
+    if dense is not None and sparse and dense[1] != "dotproduct":
+        raise InvalidArgumentError(
+            f"An index with both `{DENSE_FIELD}` and `{SPARSE_FIELD}` (hybrid) needs the `dotproduct` metric; "
+            f"got `{dense[1]}`."
+        )
+    cloud, region = _deployment(body.get("deployment"))
+    _read_capacity(body.get("read_capacity"), "read_capacity")
+    for unsupported in ("source_collection", "source_backup_id", "cmek_id"):
+        if body.get(unsupported) is not None:
+            raise InvalidArgumentError(
+                f"`{unsupported}` is not supported by this server: create the index empty and load it with upsert "
+                "(or bulk import). Encryption at rest uses the deployment's own keys."
+            )
+    cfg = _config(body, name=name, dimension=None if dense is None else dense[0],
+                  metric="dotproduct" if dense is None else dense[1], vector_type="dense" if dense else "sparse",
+                  cloud=cloud, region=region, schema={"fields": metadata} if metadata else None)
+    if dense is not None and sparse:
+        cfg.extra["sparse_field"] = True
+    return cfg
+
+
+def _config(body: dict, *, name: str, dimension: int | None, metric: str, vector_type: str, cloud: str,
+            region: str, schema: dict | None) -> IndexConfig:
     return IndexConfig(
         name=name,
         id=str(uuid4()),
-        dimension=dimension if vector_type == "dense" else None,
+        dimension=dimension,
         metric=metric,
         vector_type=vector_type,
         cloud=cloud,
@@ -92,7 +187,71 @@ def new_index_config(body: Any) -> IndexConfig:
         tags=_tags(body, drop_empty=True) or None,
         state="Ready",
         created_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        metadata_schema=schema,
     )
+
+
+def validate_metadata_schema(doc: Any, path: str) -> dict[str, Any]:
+    """A 2025-10 ``MetadataSchema``: ``{"fields": {name: {"filterable": true}}}`` (CP-SCH-1/2)."""
+    doc = _object(doc, path, "MetadataSchema")
+    fields = _required(doc, "fields", dict, "a map of field names to field settings", path)
+    if not fields:
+        raise InvalidArgumentError(f"`{path}.fields` must list at least one metadata field.")
+    return {"fields": {name: _metadata_field(_object(f, f"{path}.fields.{name}", "MetadataSchemaField"),
+                                             f"{path}.fields.{name}", None)
+                       for name, f in fields.items()}}
+
+
+def _metadata_field(doc: dict, path: str, kind: str | None) -> dict[str, Any]:
+    name = path.rsplit(".", 1)[-1]
+    if not name or name.startswith("$"):
+        raise InvalidArgumentError(f"Invalid metadata field name {name!r} in `{path}`: names must not be empty "
+                                   "or start with `$`.")
+    filterable = _typed(doc, "filterable", bool, "a boolean", path)
+    if filterable is not True:
+        raise InvalidArgumentError(
+            f"`{path}.filterable` must be true: only filterable fields can be declared (`filterable: false` is "
+            "not supported)."
+        )
+    return {"filterable": True} if kind is None else {"type": kind, "filterable": True}
+
+
+def _read_capacity(doc: Any, path: str) -> None:
+    """Spruce serves every index on demand; ``{"mode": "OnDemand"}`` is accepted as the state
+    it already is, dedicated read nodes are refused rather than pretended (CP-RC-1)."""
+    if doc is None:
+        return
+    doc = _object(doc, path, "ReadCapacity")
+    mode = _typed(doc, "mode", str, "a string", path)
+    if mode == "OnDemand":
+        return
+    if mode == "Dedicated":
+        raise InvalidArgumentError(
+            f"`{path}.mode` Dedicated is not supported: Spruce serves every index on demand (reads scale with the "
+            'server or with Lambda). Omit `read_capacity` or send {"mode": "OnDemand"}.'
+        )
+    raise InvalidArgumentError(f"`{path}.mode` must be `OnDemand` or `Dedicated`; got {mode!r}.")
+
+
+def _deployment(doc: Any) -> tuple[str, str]:
+    if doc is None:
+        return _DEFAULT_DEPLOYMENT
+    doc = _object(doc, "deployment", "IndexDeployment")
+    kind = _required(doc, "deployment_type", str, "a string", "deployment")
+    if kind in ("pod", "byoc"):
+        raise InvalidArgumentError(
+            f"`deployment.deployment_type` {kind} is not supported: Spruce only runs managed (serverless) indexes. "
+            'Use {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"}.'
+        )
+    if kind != "managed":
+        raise InvalidArgumentError(
+            f"Invalid `deployment.deployment_type` {kind!r}: expected one of `managed`, `pod`, `byoc`."
+        )
+    cloud = _required(doc, "cloud", str, "a string", "deployment")
+    region = _required(doc, "region", str, "a string", "deployment")
+    if region not in REGIONS.get(cloud, ()):
+        raise NotFoundError(f"Resource cloud: {cloud} region: {region} not found.")
+    return cloud, region
 
 
 def validate_configure(body: Any) -> ConfigureRequest:
@@ -103,14 +262,27 @@ def validate_configure(body: Any) -> ConfigureRequest:
     if unknown:
         fields = ", ".join(f"`{k}`" for k in unknown)
         raise InvalidArgumentError(
-            f"Cannot configure {fields} on a serverless index: only `deletion_protection` and `tags` "
-            "can be changed."
+            f"Cannot configure {fields} on a serverless index: only `deletion_protection`, `tags` and "
+            "`read_capacity` (OnDemand) can be changed; `schema` is fixed at creation."
         )
     if body.get("embed") is not None:
         raise InvalidArgumentError(
             "Configuring `embed` (integrated embedding) is not supported by this server; "
             "configure `deletion_protection` or `tags` instead."
         )
+    _read_capacity(body.get("read_capacity"), "read_capacity")
+    spec = body.get("spec")
+    if spec is not None:
+        spec = _object(spec, "spec", "ConfigureIndexSpec")
+        serverless = spec.get("serverless")
+        if set(spec) - {"serverless"} or serverless is None:
+            raise InvalidArgumentError(
+                "Only `spec.serverless.read_capacity` can be configured: this is a serverless index."
+            )
+        serverless = _object(serverless, "spec.serverless", "ServerlessConfig")
+        if set(serverless) - {"read_capacity"}:
+            raise InvalidArgumentError("Only `spec.serverless.read_capacity` can be configured on a serverless index.")
+        _read_capacity(serverless.get("read_capacity"), "spec.serverless.read_capacity")
     return ConfigureRequest(
         deletion_protection=_enum(body, "deletion_protection", DELETION_PROTECTION),
         tags=_tags(body, drop_empty=False),
@@ -128,7 +300,7 @@ def validate_index_name(name: str) -> str:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _serverless_spec(spec: dict) -> tuple[str, str]:
+def _serverless_spec(spec: dict) -> tuple[str, str, dict | None]:
     kinds = [k for k in ("serverless", "pod", "byoc") if spec.get(k) is not None]
     unknown = sorted(set(spec) - {"serverless", "pod", "byoc"})
     if unknown or len(kinds) != 1:
@@ -150,7 +322,9 @@ def _serverless_spec(spec: dict) -> tuple[str, str]:
         )
     if region not in REGIONS.get(cloud, ()):
         raise NotFoundError(f"Resource cloud: {cloud} region: {region} not found.")
-    return cloud, region
+    _read_capacity(serverless.get("read_capacity"), "spec.serverless.read_capacity")
+    schema = serverless.get("schema")
+    return cloud, region, None if schema is None else validate_metadata_schema(schema, "spec.serverless.schema")
 
 
 def _tags(body: dict, *, drop_empty: bool) -> dict[str, str] | None:

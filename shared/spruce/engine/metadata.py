@@ -142,6 +142,9 @@ class MetadataLayout:
         """``{kind: column name}`` for ``key``; empty when the slab has no record with the key."""
         return dict(self._columns.get(key, {}))
 
+    def keys(self) -> list[str]:
+        return list(self._columns)
+
     def column_names(self) -> list[str]:
         return [name for columns in self._columns.values() for name in columns.values()]
 

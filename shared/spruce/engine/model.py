@@ -29,6 +29,8 @@ class IndexConfig:
     tags: dict[str, str] | None = None
     state: str = "Ready"
     created_at: str = ""
+    #: 2025-10 metadata schema, ``{"fields": {name: {"filterable": true}}}`` (CP-SCH-1); None = all fields
+    metadata_schema: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # room for embed / schema (later issues)
 
 
@@ -44,6 +46,8 @@ class QuerySpec:
     filter: Any = None  # spruce.engine.filters.Filter | None
     include_values: bool = False
     include_metadata: bool = False
+    scan_factor: float | None = None  # 2025-10: widens (>1) or narrows (<1) the ANN probe
+    max_candidates: int | None = None  # 2025-10: cap on ANN candidates re-ranked exactly
 
 
 @dataclass(slots=True)
@@ -77,6 +81,8 @@ class ReadResult(Generic[T]):
 class NamespaceInfo:
     name: str
     record_count: int
+    schema: dict[str, Any] | None = None  # the namespace's own schema, else the index's
+    indexed_fields: list[str] | None = None  # metadata keys present (all are filterable)
 
 
 __all__ = [

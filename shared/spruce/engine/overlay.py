@@ -17,7 +17,7 @@ import numpy as np
 
 from spruce.engine.filters import Filter, parse_filter
 from spruce.engine.records import (
-    DeleteAll, DeleteByFilter, DeleteIds, LogEntry, Record, Update, Upsert, apply_update,
+    DeleteAll, DeleteByFilter, DeleteIds, LogEntry, Record, Update, UpdateByFilter, Upsert, apply_update,
 )
 
 
@@ -91,6 +91,16 @@ class Overlay:
                 if rec is not None:
                     touched[op.id] = (apply_update(rec, op), lsn)
                     excluded.discard(op.id)
+            elif isinstance(op, UpdateByFilter):
+                flt = parse_filter(op.filter)
+                change = Update("", set_metadata=op.set_metadata)
+                for rid, (rec, _) in list(touched.items()):
+                    if rec is not None and flt.matches(rec.metadata):
+                        touched[rid] = (apply_update(rec, change), lsn)
+                if not cleared:
+                    hits = sorted(rid for rid in base.ids_matching(flt) if rid not in touched and rid not in excluded)
+                    for rid, rec in base.get(hits).items():
+                        touched[rid] = (apply_update(rec, change), lsn)
             elif isinstance(op, DeleteIds):
                 for rid in op.ids:
                     touched[rid] = (None, lsn)

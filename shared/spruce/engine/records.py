@@ -52,6 +52,14 @@ class Update:
 
 
 @dataclass(slots=True)
+class UpdateByFilter:
+    """Merge ``set_metadata`` into every record matching ``filter`` (2025-10, DP-U-8)."""
+
+    filter: dict[str, Any]  # the raw, already validated filter document
+    set_metadata: Metadata
+
+
+@dataclass(slots=True)
 class DeleteIds:
     ids: list[str]
 
@@ -68,7 +76,7 @@ class DeleteAll:
     drop_namespace: bool = False
 
 
-Operation = Union[Upsert, Update, DeleteIds, DeleteByFilter, DeleteAll]
+Operation = Union[Upsert, Update, UpdateByFilter, DeleteIds, DeleteByFilter, DeleteAll]
 
 
 @dataclass(slots=True)
@@ -134,6 +142,8 @@ def encode_op(op: Operation) -> tuple[str, bytes]:
         body = {"i": op.id, "v": _enc_array(None if op.values is None else op.values.astype("<f4")),
                 "s": _enc_sparse(op.sparse), "m": op.set_metadata}
         kind = "update"
+    elif isinstance(op, UpdateByFilter):
+        body, kind = {"f": op.filter, "m": op.set_metadata}, "update_filter"
     elif isinstance(op, DeleteIds):
         body, kind = op.ids, "delete_ids"
     elif isinstance(op, DeleteByFilter):
@@ -151,6 +161,8 @@ def decode_op(kind: str, payload: bytes) -> Operation:
         return Upsert([_dec_record(d) for d in body])
     if kind == "update":
         return Update(body["i"], _dec_array(body["v"], "<f4"), _dec_sparse(body["s"]), body["m"])
+    if kind == "update_filter":
+        return UpdateByFilter(body["f"], body["m"])
     if kind == "delete_ids":
         return DeleteIds(body)
     if kind == "delete_filter":

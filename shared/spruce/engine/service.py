@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+from bisect import bisect_right
 from dataclasses import asdict
 
 from spruce.engine.builder import Builder, BuilderSettings
@@ -18,11 +19,11 @@ from spruce.engine.filters import Filter
 from spruce.engine.model import IndexConfig, Match, NamespaceInfo, QuerySpec, ReadResult, WriteResult
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.records import (
-    DeleteAll, DeleteByFilter, DeleteIds, Operation, Record, Update, Upsert, encode_op,
+    DeleteAll, DeleteByFilter, DeleteIds, Operation, Record, Update, UpdateByFilter, Upsert, encode_op,
 )
 from spruce.engine.snapshot import Snapshot
 from spruce.errors import AlreadyExistsError, ForbiddenError, InvalidArgumentError, NotFoundError
-from spruce.storage.ports import Catalog, ManifestStore, RequestLog, SlabStore
+from spruce.storage.ports import Catalog, ManifestStore, NamespaceRow, RequestLog, SlabStore
 
 log = logging.getLogger("spruce.engine")
 
@@ -107,6 +108,17 @@ class Spruce:
     def update(self, index: str, namespace: str, upd: Update) -> WriteResult:
         return self._write(index, namespace, upd)
 
+    def update_by_filter(self, index: str, namespace: str, flt: Filter, set_metadata: dict,
+                         *, dry_run: bool = False) -> tuple[int, WriteResult | None]:
+        """Merge ``set_metadata`` into every record matching ``flt`` (DP-U-8/9). Returns how many
+        records match now and, unless ``dry_run``, the write. Unlike Pinecone's 100,000-record
+        batches (DP-U-10), one request updates every match: the log entry carries the filter and
+        is applied at its LSN, so the whole update becomes visible at once."""
+        matched = len(self._snapshot(self.describe_index(index), namespace).matching_ids(flt))
+        if dry_run:
+            return matched, None
+        return matched, self._write(index, namespace, UpdateByFilter(flt.document, set_metadata))
+
     def delete(self, index: str, namespace: str, *, ids: list[str] | None = None, filter: Filter | None = None,
                delete_all: bool = False) -> WriteResult:
         if delete_all:
@@ -138,6 +150,18 @@ class Spruce:
         snap = self._snapshot(self.describe_index(index), namespace)
         return ReadResult(snap.fetch(ids), snap.max_lsn, snap.manifest.flushed_lsn)
 
+    def fetch_by_metadata(self, index: str, namespace: str, flt: Filter, *, limit: int,
+                          token: str | None) -> ReadResult[tuple[dict[str, Record], str | None]]:
+        """Records matching ``flt`` in id order, ``limit`` per page (DP-FM-1/2)."""
+        snap = self._snapshot(self.describe_index(index), namespace)
+        after = _decode_token(token)
+        ids = snap.matching_ids(flt)
+        if after is not None:
+            ids = ids[bisect_right(ids, after):]
+        page = ids[:limit]
+        nxt = _encode_token(page[-1]) if len(ids) > limit else None
+        return ReadResult((snap.fetch(page), nxt), snap.max_lsn, snap.manifest.flushed_lsn)
+
     def list_ids(self, index: str, namespace: str, *, prefix: str | None, limit: int,
                  token: str | None) -> ReadResult[tuple[list[str], str | None]]:
         snap = self._snapshot(self.describe_index(index), namespace)
@@ -158,23 +182,38 @@ class Spruce:
                 counts[row.name] = snap.record_count
         return ReadResult(counts, max_lsn, reconciled)
 
+    def create_namespace(self, index: str, namespace: str, schema: dict | None) -> NamespaceInfo:
+        """Create an empty namespace (2025-10, DP-NSA-4); 409 if it exists."""
+        cfg = self.describe_index(index)
+        body = None if schema is None else json.dumps(schema, separators=(",", ":")).encode()
+        if not self._log.create_namespace(cfg.id, namespace, body):
+            raise AlreadyExistsError(f"Namespace {namespace} already exists.")
+        return self._namespace_info(cfg, self._log.namespace(cfg.id, namespace))
+
     def list_namespaces(self, index: str, *, limit: int, token: str | None,
-                        prefix: str | None = None) -> tuple[list[NamespaceInfo], str | None]:
+                        prefix: str | None = None) -> tuple[list[NamespaceInfo], str | None, int]:
+        """A page of namespaces after ``token``, the next token, and how many match ``prefix``."""
         cfg = self.describe_index(index)
         after = _decode_token(token)
-        rows = [r for r in self._log.namespaces(cfg.id)
-                if r.exists and (prefix is None or r.name.startswith(prefix)) and (after is None or r.name > after)]
+        matching = [r for r in self._log.namespaces(cfg.id)
+                    if r.exists and (prefix is None or r.name.startswith(prefix))]
+        rows = [r for r in matching if after is None or r.name > after]
         page = rows[:limit]
-        infos = [NamespaceInfo(r.name, self._snapshot(cfg, r.name).record_count) for r in page]
         nxt = _encode_token(page[-1].name) if len(rows) > limit else None
-        return infos, nxt
+        return [self._namespace_info(cfg, r) for r in page], nxt, len(matching)
 
     def describe_namespace(self, index: str, namespace: str) -> NamespaceInfo:
         cfg = self.describe_index(index)
         row = self._log.namespace(cfg.id, namespace)
         if row is None or not row.exists:
             raise NotFoundError(f"Namespace {namespace} not found.")
-        return NamespaceInfo(namespace, self._snapshot(cfg, namespace).record_count)
+        return self._namespace_info(cfg, row)
+
+    def _namespace_info(self, cfg: IndexConfig, row: NamespaceRow) -> NamespaceInfo:
+        """A namespace's count, schema (its own, else the index's: CP-SCH-4) and metadata keys."""
+        snap = self._snapshot(cfg, row.name)
+        schema = json.loads(row.schema) if row.schema is not None else cfg.metadata_schema
+        return NamespaceInfo(row.name, snap.record_count, schema, snap.metadata_keys())
 
     # ================================================================== maintenance
 

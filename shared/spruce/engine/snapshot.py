@@ -8,6 +8,7 @@ step) and never a version shadowed by a newer one.
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from spruce.engine.sparse import SparsePostings
 #: recall is bounded by the IVF probe width and the HNSW beam.
 ANN_MIN_NPROBES = 8
 ANN_REFINE_FACTOR = 4
+#: 2025-10 ``scanFactor`` (0.5–4.0): 4.0, Pinecone's default and best recall, maps to the probe
+#: width above; lower values scan proportionally less of the IVF/HNSW index.
+DEFAULT_SCAN_FACTOR = 4.0
 #: Cap on the per-list candidates of a hybrid query on an indexed slab (see _search_hybrid_ann).
 HYBRID_MAX_CANDIDATES = 4096
 
@@ -149,6 +153,31 @@ class Snapshot:
         merged = list(heapq.merge(*streams))[:want]
         return merged[:limit], len(merged) > limit
 
+    # ------------------------------------------------------------------ filter scans
+
+    def matching_ids(self, flt: Filter) -> list[str]:
+        """Every visible id whose metadata matches ``flt``, in bitwise order (fetch by metadata,
+        update by filter). Slabs answer with their SQL prefilter, the tail with the evaluator."""
+        found: list[str] = []
+        for view, mask in self._visible():
+            rows = view.data.rows_matching(flt)
+            keep = mask if rows is None else _mask_of(rows, mask)
+            found += view.data.ids[keep].tolist()
+        tail = self.overlay.live(self.dimension)
+        found += [rid for rid, rec in zip(tail.ids, tail.records) if flt.matches(rec.metadata)]
+        found.sort()
+        return found
+
+    def metadata_keys(self) -> list[str]:
+        """The metadata keys held by the namespace's slabs and tail, sorted (``indexed_fields``)."""
+        keys: set[str] = set()
+        for view, mask in self._visible():
+            if mask.any():
+                keys.update(view.data.layout.keys())
+        for rec in self.overlay.live(self.dimension).records:
+            keys.update(rec.metadata or ())
+        return sorted(keys)
+
     # ------------------------------------------------------------------ query
 
     def query(self, spec: QuerySpec) -> list[Match]:
@@ -178,7 +207,8 @@ class Snapshot:
         if dense is None:
             return _Query(None, 0.0, sparse)
         dense = np.asarray(dense, dtype=np.float32)
-        return _Query(dense, query_norm(self.metric, dense), sparse)
+        return _Query(dense, query_norm(self.metric, dense), sparse, spec.scan_factor or DEFAULT_SCAN_FACTOR,
+                      spec.max_candidates)
 
     def _search_slab(self, view: SlabView, mask: np.ndarray, q: _Query, k: int,
                      flt: Filter | None) -> list[_Candidate]:
@@ -245,12 +275,15 @@ class Snapshot:
         data = view.data
         dead = int(len(mask) - mask.sum())
         limit = k + dead
+        widen = q.scan_factor / DEFAULT_SCAN_FACTOR
+        refine = ANN_REFINE_FACTOR if q.max_candidates is None else max(1, min(ANN_REFINE_FACTOR,
+                                                                              q.max_candidates // limit))
         search = (data.table.search(q.dense, vector_column_name="vector")
                   .distance_type(LANCE_DISTANCE[self.metric])
                   .select(["row", "_distance"]).limit(limit)
-                  .nprobes(max(ANN_MIN_NPROBES, 1))
-                  .refine_factor(ANN_REFINE_FACTOR)
-                  .ef(max(64, limit * ANN_REFINE_FACTOR)))
+                  .nprobes(max(1, math.ceil(ANN_MIN_NPROBES * widen)))
+                  .refine_factor(refine)
+                  .ef(max(k, math.ceil(max(64, limit * ANN_REFINE_FACTOR) * widen))))
         if flt is not None:
             sql = to_sql(flt, data.layout)
             if sql == "FALSE":
@@ -320,6 +353,8 @@ class _Query:
     dense: np.ndarray | None
     norm: float
     sparse: SparseVector | None
+    scan_factor: float = 4.0
+    max_candidates: int | None = None
 
 
 def _exact_scores(metric: str, q: _Query, matrix: np.ndarray | None, norms: np.ndarray | None,

@@ -21,10 +21,11 @@ import numpy as np
 import orjson
 
 from spruce.engine.filters import Filter, parse_filter
+from spruce.engine.indexes import validate_metadata_schema
 from spruce.engine.metadata import validate_metadata
 from spruce.engine.model import DEFAULT_NAMESPACE, IndexConfig, QuerySpec
 from spruce.engine.records import Record, SparseVector, Update
-from spruce.errors import InvalidArgumentError
+from spruce.errors import InvalidArgumentError, SpruceError
 
 MAX_BATCH = 1000
 MAX_UPSERT_BYTES = 2_000_000
@@ -38,6 +39,9 @@ MAX_FETCH_IDS = 1000
 MAX_DELETE_IDS = 1000
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 100
+MAX_FETCH_BY_METADATA_LIMIT = 10_000  # §12 D4: the SDK's own bound; one page is then ≤ one large fetch
+MIN_SCAN_FACTOR, MAX_SCAN_FACTOR = 0.5, 4.0
+MAX_CANDIDATES = 100_000
 _UINT32_MAX = 2**32 - 1
 
 
@@ -48,6 +52,22 @@ class DeleteRequest:
     ids: list[str] | None = None
     filter: Filter | None = None
     delete_all: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class FilterUpdate:
+    """``POST /vectors/update`` with ``filter`` (2025-10): merge metadata into every match."""
+
+    filter: Filter
+    set_metadata: dict[str, Any]
+    dry_run: bool
+
+
+@dataclass(slots=True, frozen=True)
+class FetchByMetadata:
+    filter: Filter
+    limit: int
+    token: str | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -147,6 +167,22 @@ def parse_query(body: Any, cfg: IndexConfig) -> tuple[str, QuerySpec]:
         sparse = _sparse(sparse_doc, "sparseVector")
     if record_id is not None:
         record_id = parse_id(record_id, "id")
+    scan_factor = _field(body, "scanFactor", "scan_factor")
+    max_candidates = _field(body, "maxCandidates", "max_candidates")
+    if (scan_factor is not None or max_candidates is not None) and sparse_index:
+        raise InvalidArgumentError("`scanFactor` and `maxCandidates` tune dense vector search; sparse indexes "
+                                   "are searched exhaustively. Remove them.")
+    if scan_factor is not None and (not isinstance(scan_factor, int | float) or isinstance(scan_factor, bool)
+                                    or not MIN_SCAN_FACTOR <= scan_factor <= MAX_SCAN_FACTOR):
+        raise InvalidArgumentError(
+            f"`scanFactor` must be a number between {MIN_SCAN_FACTOR} and {MAX_SCAN_FACTOR}; got {_show(scan_factor)}."
+        )
+    if max_candidates is not None and (not _is_int(max_candidates)
+                                       or not top_k <= max_candidates <= MAX_CANDIDATES):
+        raise InvalidArgumentError(
+            f"`maxCandidates` must be an integer between topK ({top_k}) and {MAX_CANDIDATES}; "
+            f"got {_show(max_candidates)}."
+        )
     return namespace, QuerySpec(
         top_k=top_k,
         vector=vector,
@@ -155,14 +191,24 @@ def parse_query(body: Any, cfg: IndexConfig) -> tuple[str, QuerySpec]:
         filter=_filter(body.get("filter")),
         include_values=_flag(body, "includeValues", "include_values"),
         include_metadata=_flag(body, "includeMetadata", "include_metadata"),
+        scan_factor=None if scan_factor is None else float(scan_factor),
+        max_candidates=max_candidates,
     )
 
 
-def parse_update(body: Any, cfg: IndexConfig) -> tuple[str, Update]:
+def parse_update(body: Any, cfg: IndexConfig) -> tuple[str, Update | FilterUpdate]:
+    """By ``id`` (values, sparse values and/or metadata) or, 2025-10, by ``filter`` (metadata
+    only, optionally ``dryRun``; the guide's ``dry_run`` spelling is accepted too, DP-U-9)."""
     body = _body(body)
     namespace = parse_namespace(body.get("namespace"))
+    if body.get("filter") is not None:
+        return namespace, _filter_update(body)
+    if _field(body, "dryRun", "dry_run") is not None:
+        raise InvalidArgumentError("`dryRun` only applies to updates by `filter`; add a `filter` or remove it.")
     if body.get("id") is None:
-        raise InvalidArgumentError("`id` is required: the id of the record to update.")
+        raise InvalidArgumentError(
+            "`id` is required: the id of the record to update (or send `filter` to update metadata by filter)."
+        )
     record_id = parse_id(body["id"], "id")
     values_doc = body.get("values")
     sparse_doc = _field(body, "sparseValues", "sparse_values")
@@ -179,6 +225,59 @@ def parse_update(body: Any, cfg: IndexConfig) -> tuple[str, Update]:
         sparse=None if sparse_doc is None else _sparse(sparse_doc, "sparseValues"),
         set_metadata=None if metadata is None else _metadata(metadata, "setMetadata"),
     )
+
+
+def _filter_update(body: dict) -> FilterUpdate:
+    if body.get("id") is not None:
+        raise InvalidArgumentError("Update by `id` and by `filter` cannot be combined; send one.")
+    if body.get("values") not in (None, []) or _field(body, "sparseValues", "sparse_values") is not None:
+        raise InvalidArgumentError(
+            "Updates by `filter` can only set metadata: remove `values` / `sparseValues` (update vectors by `id`)."
+        )
+    flt = _filter(body["filter"])
+    if flt is None:
+        raise InvalidArgumentError("`filter` must not be empty: it selects the records to update.")
+    metadata = _field(body, "setMetadata", "set_metadata")
+    if metadata is None:
+        raise InvalidArgumentError("Updates by `filter` need `setMetadata`: the metadata to merge into each match.")
+    dry_run = _field(body, "dryRun", "dry_run")
+    if dry_run is not None and not isinstance(dry_run, bool):
+        raise InvalidArgumentError(f"`dryRun` must be true or false; got {_show(dry_run)}.")
+    return FilterUpdate(flt, _metadata(metadata, "setMetadata") or {}, bool(dry_run))
+
+
+def parse_fetch_by_metadata(body: Any) -> tuple[str, FetchByMetadata]:
+    """``POST /vectors/fetch_by_metadata`` (2025-10, DP-FM-1): a non-empty filter, ``limit``
+    1–10000 (default 100), ``paginationToken``."""
+    body = _body(body)
+    namespace = parse_namespace(body.get("namespace"))
+    if body.get("filter") is None:
+        raise InvalidArgumentError("`filter` is required: the metadata filter selecting the records to fetch.")
+    flt = _filter(body["filter"])
+    if flt is None:
+        raise InvalidArgumentError("`filter` must not be empty; use `/vectors/list` to page through every record.")
+    limit = body.get("limit")
+    if limit is None:
+        limit = DEFAULT_LIST_LIMIT
+    elif not _is_int(limit) or not 1 <= limit <= MAX_FETCH_BY_METADATA_LIMIT:
+        raise InvalidArgumentError(
+            f"`limit` must be an integer between 1 and {MAX_FETCH_BY_METADATA_LIMIT}; got {_show(limit)}."
+        )
+    token = _field(body, "paginationToken", "pagination_token")
+    if token is not None and not isinstance(token, str):
+        raise InvalidArgumentError(f"`paginationToken` must be a string; got {_show(token)}.")
+    return namespace, FetchByMetadata(flt, limit, token or None)
+
+
+def parse_create_namespace(body: Any) -> tuple[str, dict[str, Any] | None]:
+    """``POST /namespaces`` (2025-10, DP-NSA-4): ``name`` and an optional metadata ``schema``."""
+    body = _body(body)
+    name = body.get("name")
+    if name is None or name == "":
+        raise InvalidArgumentError("`name` is required: the name of the namespace to create.")
+    name = parse_namespace(name)
+    schema = body.get("schema")
+    return name, None if schema is None else _metadata_schema(schema)
 
 
 def parse_delete(body: Any) -> tuple[str, DeleteRequest]:
@@ -369,6 +468,14 @@ def _metadata(doc: Any, path: str) -> dict[str, Any] | None:
         return validate_metadata(doc)
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"`{path}`: {exc.message}") from None
+
+
+def _metadata_schema(doc: Any) -> dict[str, Any]:
+    """Validate a namespace ``schema``; body-shape problems are 400s on the data plane."""
+    try:
+        return validate_metadata_schema(doc, "schema")
+    except SpruceError as exc:
+        raise InvalidArgumentError(exc.message) from None
 
 
 def _filter(doc: Any) -> Filter | None:

@@ -30,6 +30,7 @@ class NamespaceRow:
     name: str
     last_lsn: int
     exists: bool
+    schema: bytes | None = None  # set by an explicit create (2025-10), cleared when the namespace is dropped
 
 
 class RequestLog(Protocol):
@@ -39,8 +40,13 @@ class RequestLog(Protocol):
         LSNs are per (index, namespace), start at 1, strictly increase and are gap-free
         under any number of concurrent writers (threads or processes); an LSN is never
         reused, even after the namespace is deleted. When this returns the entry survives
-        any crash. ``kind == "drop_namespace"`` marks the namespace as not existing;
-        ``kind == "upsert"`` or ``"create_namespace"`` marks it existing."""
+        any crash. ``kind == "drop_namespace"`` marks the namespace as not existing and clears
+        its schema; ``kind == "upsert"`` marks it existing."""
+
+    def create_namespace(self, index_id: str, namespace: str, schema: bytes | None) -> bool:
+        """Mark a namespace existing with ``schema``, atomically, unless it already exists
+        (then return False and change nothing). Takes no LSN: it holds no records, and its
+        LSN counter (kept across a drop) is untouched."""
 
     def read_tail(self, index_id: str, namespace: str, after_lsn: int) -> TailRead:
         """Entries with LSN > ``after_lsn`` in LSN order, and the namespace's last LSN.

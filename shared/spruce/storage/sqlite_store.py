@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS indexes (
 CREATE TABLE IF NOT EXISTS api_keys (key_hash TEXT PRIMARY KEY, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS namespaces (
     index_id TEXT NOT NULL, name TEXT NOT NULL, last_lsn INTEGER NOT NULL, present INTEGER NOT NULL,
-    PRIMARY KEY (index_id, name)) WITHOUT ROWID;
+    schema BLOB, PRIMARY KEY (index_id, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log (
     index_id TEXT NOT NULL, namespace TEXT NOT NULL, lsn INTEGER NOT NULL, kind TEXT NOT NULL,
     payload BLOB NOT NULL, PRIMARY KEY (index_id, namespace, lsn)) WITHOUT ROWID;
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS manifests (
     PRIMARY KEY (index_id, namespace)) WITHOUT ROWID;
 """
 
-_PRESENCE = {"upsert": 1, "create_namespace": 1, "drop_namespace": 0}
+_PRESENCE = {"upsert": 1, "drop_namespace": 0}
 
 
 class SqliteStore:
@@ -42,7 +42,10 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self._path = str(path)
         self._local = threading.local()
-        self._conn().executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        conn = self._conn()
+        conn.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        if "schema" not in {r[1] for r in conn.execute("PRAGMA table_info(namespaces)")}:
+            conn.execute("ALTER TABLE namespaces ADD COLUMN schema BLOB")  # data dirs from before 2025-10 support
 
     # ------------------------------------------------------------------ connections
 
@@ -75,8 +78,9 @@ class SqliteStore:
             row = db.execute(
                 "INSERT INTO namespaces (index_id, name, last_lsn, present) VALUES (?, ?, 1, ?) "
                 "ON CONFLICT (index_id, name) DO UPDATE SET last_lsn = last_lsn + 1, "
-                "present = COALESCE(?, present) RETURNING last_lsn",
-                (index_id, namespace, presence or 0, presence),
+                "present = COALESCE(?, present), schema = CASE WHEN ? = 0 THEN NULL ELSE schema END "
+                "RETURNING last_lsn",
+                (index_id, namespace, presence or 0, presence, presence),
             ).fetchone()
             lsn = int(row[0])
             db.execute(
@@ -84,6 +88,19 @@ class SqliteStore:
                 (index_id, namespace, lsn, kind, payload),
             )
         return lsn
+
+    def create_namespace(self, index_id: str, namespace: str, schema: bytes | None) -> bool:
+        with self._tx() as db:
+            row = db.execute("SELECT present FROM namespaces WHERE index_id = ? AND name = ?",
+                             (index_id, namespace)).fetchone()
+            if row is not None and row[0]:
+                return False
+            db.execute(
+                "INSERT INTO namespaces (index_id, name, last_lsn, present, schema) VALUES (?, ?, 0, 1, ?) "
+                "ON CONFLICT (index_id, name) DO UPDATE SET present = 1, schema = excluded.schema",
+                (index_id, namespace, schema),
+            )
+        return True
 
     def read_tail(self, index_id: str, namespace: str, after_lsn: int) -> TailRead:
         with self._tx("DEFERRED") as db:
@@ -104,15 +121,16 @@ class SqliteStore:
 
     def namespaces(self, index_id: str) -> list[NamespaceRow]:
         rows = self._conn().execute(
-            "SELECT name, last_lsn, present FROM namespaces WHERE index_id = ? ORDER BY name", (index_id,)
+            "SELECT name, last_lsn, present, schema FROM namespaces WHERE index_id = ? ORDER BY name", (index_id,)
         ).fetchall()
-        return [NamespaceRow(r[0], int(r[1]), bool(r[2])) for r in rows]
+        return [NamespaceRow(r[0], int(r[1]), bool(r[2]), None if r[3] is None else bytes(r[3])) for r in rows]
 
     def namespace(self, index_id: str, namespace: str) -> NamespaceRow | None:
         r = self._conn().execute(
-            "SELECT name, last_lsn, present FROM namespaces WHERE index_id = ? AND name = ?", (index_id, namespace)
+            "SELECT name, last_lsn, present, schema FROM namespaces WHERE index_id = ? AND name = ?",
+            (index_id, namespace),
         ).fetchone()
-        return None if r is None else NamespaceRow(r[0], int(r[1]), bool(r[2]))
+        return None if r is None else NamespaceRow(r[0], int(r[1]), bool(r[2]), None if r[3] is None else bytes(r[3]))
 
     def pending_namespaces(self) -> list[tuple[str, str]]:
         """(index id, namespace) pairs whose log holds entries past the manifest (builder work)."""
