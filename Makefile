@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The latest pinecone SDK (10.x, API 2026-07) cannot share a venv with 7.x (API 2025-04).
+LATEST := .venv-sdk-latest
+LATEST_STAMP := $(LATEST)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
@@ -12,14 +15,21 @@ DATA_DIR ?= ./spruce-data
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,sdk7,bench]'
 	touch $(STAMP)
+
+$(LATEST_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet --upgrade pip
+	$(LATEST)/bin/pip install --quiet -e '.[test,sdk-latest]'
+	touch $(LATEST_STAMP)
 
 run: $(STAMP)  ## embedded server, data kept in $(DATA_DIR)
 	$(BIN)/spruce serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: $(STAMP)  ## the whole suite (what CI runs)
+test: $(STAMP) $(LATEST_STAMP)  ## the whole suite (what CI runs): SDK 7.x, then the SDK scenarios on 10.x
 	$(BIN)/pytest
+	$(LATEST)/bin/pytest tests/sdk/test_sdk_scenarios.py
 
 test-fast: $(STAMP)  ## everything except the scale tests
 	$(BIN)/pytest -m "not slow"
@@ -28,4 +38,4 @@ bench: $(STAMP)  ## benchmarks (not tests); results go to bench/RESULTS.md
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache
