@@ -42,6 +42,11 @@ class Oracle:
         for i in ids:
             self.records.pop(i, None)
 
+    def update_filter(self, flt, md):
+        for rid, (v, sp, m) in list(self.records.items()):
+            if flt.matches(m):
+                self.records[rid] = (v, sp, {**(m or {}), **md})
+
     def delete_filter(self, flt):
         for rid in [r for r, (_, _, m) in self.records.items() if flt.matches(m)]:
             del self.records[rid]
@@ -132,8 +137,8 @@ def test_random_histories_match_the_oracle(engine, metric, kind, seed):
                       metadata={"color": str(rng.choice(colors)), "n": float(rng.integers(0, 10))})
 
     for step in range(60):
-        action = rng.choice(["upsert", "upsert", "update", "delete", "delete_filter", "flush", "compact", "check"],
-                            p=[0.3, 0.1, 0.15, 0.1, 0.05, 0.12, 0.08, 0.1])
+        action = rng.choice(["upsert", "upsert", "update", "update_filter", "delete", "delete_filter", "flush",
+                             "compact", "check"], p=[0.3, 0.1, 0.1, 0.05, 0.1, 0.05, 0.12, 0.08, 0.1])
         if action == "upsert":
             recs = [new_record(int(i)) for i in rng.integers(0, 80, size=int(rng.integers(1, 12)))]
             engine.upsert("idx", NS, recs)
@@ -150,6 +155,12 @@ def test_random_histories_match_the_oracle(engine, metric, kind, seed):
             ids = [f"id{int(i):03d}" for i in rng.integers(0, 80, size=5)]
             engine.delete("idx", NS, ids=ids)
             oracle.delete_ids(ids)
+        elif action == "update_filter":
+            flt = parse_filter({"color": str(rng.choice(colors))})
+            md = {"n": float(rng.integers(0, 10)), "tag": "bulk"}
+            matched, _ = engine.update_by_filter("idx", NS, flt, md)
+            assert matched == sum(1 for _, _, m in oracle.records.values() if flt.matches(m))
+            oracle.update_filter(flt, md)
         elif action == "delete_filter":
             flt = parse_filter({"color": str(rng.choice(colors)), "n": {"$lt": 3}})
             engine.delete("idx", NS, filter=flt)
