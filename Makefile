@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast bench bench-sparse clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test-fast: $(STAMP)  ## everything except the scale tests
 
 bench: $(STAMP)  ## benchmarks (not tests); results go to bench/RESULTS.md
 	$(BIN)/python bench/run.py
+
+bench-sparse: $(STAMP)  ## sparse query benchmark (50k Zipfian documents); appends to bench/RESULTS.md
+	$(BIN)/python bench/sparse.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache
