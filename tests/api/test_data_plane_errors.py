@@ -4,25 +4,18 @@ no partial writes (design invariant 7), and the success shapes and LSN headers (
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from spruce.api.app import create_app
-from spruce.engine.local import open_local
+from tests.api.conftest import SERVERLESS, api_client
 
-KEY = "test-key"
-SERVERLESS = {"serverless": {"cloud": "aws", "region": "us-east-1"}}
 DATA = "/data/movies"
 
 
 @pytest.fixture
 def client(tmp_path):
-    engine = open_local(tmp_path)
-    engine.register_api_key(KEY)
-    with TestClient(create_app(engine, public_url="http://testserver"), headers={"Api-Key": KEY}) as c:
+    with api_client(tmp_path) as c:
         assert c.post("/indexes", json={"name": "movies", "dimension": 4, "spec": SERVERLESS}).status_code == 201
         assert c.post("/indexes", json={"name": "kw", "vector_type": "sparse", "spec": SERVERLESS}).status_code == 201
         yield c
-    engine.close()
 
 
 def vec(i, dim: int = 4, **extra):

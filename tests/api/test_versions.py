@@ -5,25 +5,18 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from spruce.api.app import create_app
 from spruce.api.versions import ApiVersion, negotiate
-from spruce.engine.local import open_local
 from spruce.errors import InvalidArgumentError
+from tests.api.conftest import SERVERLESS, api_client
 
-KEY = "test-key"
-SERVERLESS = {"serverless": {"cloud": "aws", "region": "us-east-1"}}
 V = "X-Pinecone-API-Version"
 
 
 @pytest.fixture
 def client(tmp_path):
-    engine = open_local(tmp_path)
-    engine.register_api_key(KEY)
-    with TestClient(create_app(engine, public_url="http://testserver"), headers={"Api-Key": KEY}) as c:
+    with api_client(tmp_path) as c:
         yield c
-    engine.close()
 
 
 @pytest.mark.parametrize("header,served", [
