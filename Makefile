@@ -15,7 +15,7 @@ DATA_DIR ?= ./spruce-data
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,sdk7,bench]'
+	$(BIN)/pip install --quiet -e '.[aws,test,sdk7,bench]'
 	touch $(STAMP)
 
 $(LATEST_STAMP): pyproject.toml
