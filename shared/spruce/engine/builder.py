@@ -26,6 +26,7 @@ from spruce.engine.model import IndexConfig
 from spruce.engine.namespaces import NamespaceCache, namespace_key
 from spruce.engine.records import Record
 from spruce.engine.slabs import SlabView, build_slab_table
+from spruce.engine.slabset import LocalSlabs
 from spruce.storage.ports import ManifestStore, RequestLog, SlabStore
 
 log = logging.getLogger("spruce.builder")
@@ -43,11 +44,12 @@ class BuilderSettings:
 
 
 class Builder:
-    def __init__(self, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore, cache: NamespaceCache,
-                 settings: BuilderSettings) -> None:
+    def __init__(self, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore, local: LocalSlabs,
+                 cache: NamespaceCache, settings: BuilderSettings) -> None:
         self._log = log_store
         self._manifests = manifests
         self._slabs = slabs
+        self._local = local  # the builder reads slabs in this process, whatever the readers use
         self._cache = cache
         self.settings = settings
         self._first_seen: dict[tuple[str, str], float] = {}
@@ -75,7 +77,8 @@ class Builder:
                 replaced = [name for ref in manifest.slabs for name in _objects(ref)]
             else:
                 shadowed = overlay.shadowed_ids()
-                for ref, view in zip(manifest.slabs, snap.base.views):
+                views = self._local.open(cfg.id, namespace, manifest, metric=cfg.metric).views
+                for ref, view in zip(manifest.slabs, views):
                     new_ref = self._shadow(cfg.id, ns_key, ref, view, shadowed)
                     if new_ref is None:
                         replaced += _objects(ref)
@@ -122,7 +125,7 @@ class Builder:
             if not chosen:
                 return False
             ns_key = namespace_key(namespace)
-            base = self._cache.slab_set(cfg.id, namespace, manifest, cfg.metric)
+            base = self._local.open(cfg.id, namespace, manifest, metric=cfg.metric)
             views = {ref.slab_id: view for ref, view in zip(manifest.slabs, base.views)}
             records: list[Record] = []
             lsns: list[int] = []
@@ -177,7 +180,7 @@ class Builder:
             except Exception:  # already gone (index dropped): nothing to collect
                 log.debug("garbage %s/%s/%s already gone", index_id, ns_key, name)
         for index_id in {g[1] for g in due}:
-            self._cache.forget_slabs(index_id, {n[len("slab-"):] for _, i, _, n in due if i == index_id
+            self._local.forget_slabs(index_id, {n[len("slab-"):] for _, i, _, n in due if i == index_id
                                                 and n.startswith("slab-")})
 
     def sweep_orphans(self, cfg: IndexConfig, namespace: str) -> None:

@@ -1,22 +1,79 @@
-"""Wiring for the embedded host: SQLite log and catalog, LanceDB slabs on the local disk."""
+"""The embedded host: SQLite log and catalog, LanceDB slabs on the local disk, and the
+index builder as a background thread of the server process."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
-from spruce.engine.builder import BuilderSettings
+from spruce.engine.builder import Builder, BuilderSettings
+from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.service import Spruce
+from spruce.engine.slabset import LocalSlabs
 from spruce.storage.lance_slabs import LanceSlabStore
 from spruce.storage.sqlite_store import SqliteStore
 
+log = logging.getLogger("spruce.engine")
 
-def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, start: bool = True) -> Spruce:
+
+class EmbeddedSpruce(Spruce):
+    """``Spruce`` plus the background worker that flushes, compacts and collects garbage."""
+
+    def __init__(self, store: SqliteStore, slabs: LanceSlabStore, settings: BuilderSettings) -> None:
+        local = LocalSlabs(slabs)
+        cache = NamespaceCache(store, store, local)
+        super().__init__(catalog=store, log_store=store, cache=cache, drop_slabs=slabs.drop_index,
+                         builder=Builder(store, store, slabs, local, cache, settings))
+        self._store = store
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def maintain_once(self) -> None:
+        """One pass of the background worker: flush due namespaces, compact, collect garbage."""
+        builder = self._require_builder()
+        by_id = {cfg.id: cfg for cfg in self.list_indexes()}
+        for index_id, namespace in self._store.pending_namespaces():
+            cfg = by_id.get(index_id)
+            if cfg is None:
+                continue
+            key = (index_id, namespace)
+            snap = self._cache.snapshot(index_id, namespace, metric=cfg.metric, dimension=cfg.dimension)
+            if not builder.due(key, len(snap.overlay.touched)):
+                continue
+            if builder.flush(cfg, namespace):
+                builder.flushed(key)
+                builder.compact(cfg, namespace)
+        builder.collect_garbage()
+
+    def start(self) -> None:
+        """Start the background worker (sweeping orphans left by a crash first)."""
+        for cfg in self.list_indexes():
+            for row in self._store.namespaces(cfg.id):
+                self._require_builder().sweep_orphans(cfg, row.name)
+        self._worker = threading.Thread(target=self._run, name="spruce-builder", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._require_builder().settings.poll_s):
+            try:
+                self.maintain_once()
+            except Exception:  # keep the worker alive; the log still holds every write
+                log.exception("background maintenance failed; retrying")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=60)
+            self._worker = None
+
+
+def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, start: bool = True) -> EmbeddedSpruce:
     """Open (creating if needed) an embedded Spruce in ``data_dir`` and start its builder."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(data_dir / "spruce.db")
-    engine = Spruce(catalog=store, log_store=store, manifests=store,
-                    slabs=LanceSlabStore(str(data_dir / "slabs")), settings=settings)
+    engine = EmbeddedSpruce(SqliteStore(data_dir / "spruce.db"), LanceSlabStore(str(data_dir / "slabs")),
+                            settings or BuilderSettings())
     if start:
         engine.start()
     return engine

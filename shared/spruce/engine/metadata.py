@@ -20,20 +20,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from spruce.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_METADATA_BYTES = 40960
 
 KINDS = ("s", "f", "b", "l")
 """Column kinds in canonical order: string, float64, bool, list<string>."""
-
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "s": pa.string(), "f": pa.float64(), "b": pa.bool_(), "l": pa.list_(pa.string()),
-}
 
 _KIND_OF_TYPE: dict[type, str] = {str: "s", float: "f", int: "f", bool: "b", list: "l"}
 
@@ -157,6 +154,9 @@ class MetadataLayout:
 
 def build_metadata_columns(metadatas: list[dict[str, Any] | None]) -> tuple[MetadataLayout, dict[str, pa.Array]]:
     """Layout and Arrow columns for validated ``metadatas`` (row ``r`` of every column is record ``r``)."""
+    import pyarrow as pa  # slab writers only: the lean API Lambdas import this module without pyarrow
+
+    arrow_types = {"s": pa.string(), "f": pa.float64(), "b": pa.bool_(), "l": pa.list_(pa.string())}
     n = len(metadatas)
     cells: dict[tuple[str, str], list[Any]] = {}
     for row, md in enumerate(metadatas):
@@ -169,6 +169,6 @@ def build_metadata_columns(metadatas: list[dict[str, Any] | None]) -> tuple[Meta
             column[row] = value
     keys = sorted({key for key, _ in cells})
     layout = MetadataLayout((key, i, "".join(k for k in KINDS if (key, k) in cells)) for i, key in enumerate(keys))
-    arrays = {name: pa.array(cells[(key, kind)], ARROW_TYPES[kind])
+    arrays = {name: pa.array(cells[(key, kind)], arrow_types[kind])
               for key in keys for kind, name in layout.columns_for(key).items()}
     return layout, arrays

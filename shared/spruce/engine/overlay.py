@@ -22,13 +22,13 @@ from spruce.engine.records import (
 
 
 class Base(Protocol):
-    """The records a manifest's slabs hold (tombstones already applied)."""
+    """The records a manifest's slabs hold (tombstones already applied); see ``base.SlabReader``."""
 
     def get(self, ids: Sequence[str]) -> dict[str, Record]: ...
 
     def ids_matching(self, flt: Filter) -> set[str]: ...
 
-    def contains(self, record_id: str) -> bool: ...
+    def count_present(self, ids: Sequence[str]) -> int: ...
 
     @property
     def live_count(self) -> int: ...
@@ -149,7 +149,7 @@ class Overlay:
         if self.base_cleared:
             count = live_tail
         else:
-            hidden = len(self.base_excluded) + sum(1 for rid in self.touched if base.contains(rid))
+            hidden = len(self.base_excluded) + (base.count_present(list(self.touched)) if self.touched else 0)
             count = base.live_count - hidden + live_tail
         with self._lock:
             self._cache["count"] = count

@@ -6,8 +6,12 @@ Scores follow Pinecone: cosine similarity and dot product (higher is better) and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from spruce.engine.records import SparseVector
+from spruce.engine.sparse import SparsePostings
 from spruce.errors import InvalidArgumentError
 
 #: LanceDB's name for each metric; its distances are 1 - cos, squared L2 and -dot.
@@ -56,3 +60,46 @@ def best(scores: np.ndarray, k: int, metric: str) -> np.ndarray:
         part = np.argpartition(key, k - 1)[:k]
         return part[np.argsort(key[part], kind="stable")]
     return np.argsort(key, kind="stable")
+
+
+#: 2025-10 ``scanFactor`` (0.5–4.0): 4.0, Pinecone's default and best recall, is the full ANN
+#: probe width; lower values scan proportionally less of an IVF/HNSW index.
+DEFAULT_SCAN_FACTOR = 4.0
+
+
+@dataclass(slots=True, frozen=True)
+class ResolvedQuery:
+    """Query vectors ready to score: dense (with its cached norm), sparse, or both (hybrid)."""
+
+    dense: np.ndarray | None
+    norm: float
+    sparse: SparseVector | None
+    scan_factor: float = DEFAULT_SCAN_FACTOR
+    max_candidates: int | None = None
+
+
+def exact_scores(metric: str, q: ResolvedQuery, matrix: np.ndarray | None, norms: np.ndarray | None,
+                 postings: SparsePostings | None, rows: np.ndarray | None = None) -> np.ndarray:
+    """Exact scores of ``matrix``'s rows (already restricted to ``rows``) plus, for sparse and
+    hybrid queries, the sparse dot products of the same rows."""
+    scores = None
+    if q.dense is not None:
+        scores = dense_scores(metric, matrix, norms, q.dense, q.norm)
+    if q.sparse is not None:
+        lexical = postings.scores(q.sparse)
+        if rows is not None:
+            lexical = lexical[rows]
+        scores = lexical if scores is None else scores + lexical
+    return scores
+
+
+def top(scores: np.ndarray, keep: np.ndarray | None, k: int, metric: str, *, drop_zero: bool) -> np.ndarray:
+    """Positions of the ``k`` best ``scores`` among those ``keep`` allows (None: all); sparse
+    queries also drop scores of exactly 0, which are not matches (SP-6)."""
+    if drop_zero:
+        nonzero = scores != 0
+        keep = nonzero if keep is None else keep & nonzero
+    if keep is None or keep.all():
+        return best(scores, k, metric)
+    eligible = np.flatnonzero(keep)
+    return eligible[best(scores[eligible], k, metric)]

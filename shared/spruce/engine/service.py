@@ -10,11 +10,11 @@ import binascii
 import hashlib
 import json
 import logging
-import threading
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from spruce.engine.builder import Builder, BuilderSettings
 from spruce.engine.filters import Filter
 from spruce.engine.model import IndexConfig, Match, NamespaceInfo, QuerySpec, ReadResult, WriteResult
 from spruce.engine.namespaces import NamespaceCache
@@ -23,7 +23,10 @@ from spruce.engine.records import (
 )
 from spruce.engine.snapshot import Snapshot
 from spruce.errors import AlreadyExistsError, ForbiddenError, InvalidArgumentError, NotFoundError
-from spruce.storage.ports import Catalog, ManifestStore, NamespaceRow, RequestLog, SlabStore
+from spruce.storage.ports import Catalog, NamespaceRow, RequestLog
+
+if TYPE_CHECKING:  # the builder (and LanceDB) exist only on hosts that build slabs in-process
+    from spruce.engine.builder import Builder
 
 log = logging.getLogger("spruce.engine")
 
@@ -37,15 +40,17 @@ def hash_api_key(api_key: str) -> str:
 
 
 class Spruce:
-    def __init__(self, *, catalog: Catalog, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore,
-                 settings: BuilderSettings | None = None) -> None:
+    """``cache`` reads namespaces (manifest + log tail + slabs, local or on executors);
+    ``drop_slabs`` removes an index's stored slabs; ``builder`` (hosts that build slabs in
+    this process) serves explicit flush and compaction."""
+
+    def __init__(self, *, catalog: Catalog, log_store: RequestLog, cache: NamespaceCache,
+                 drop_slabs: Callable[[str], None], builder: Builder | None = None) -> None:
         self._catalog = catalog
         self._log = log_store
-        self._slabs = slabs
-        self._cache = NamespaceCache(log_store, manifests, slabs)
-        self.builder = Builder(log_store, manifests, slabs, self._cache, settings or BuilderSettings())
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._cache = cache
+        self._drop_slabs = drop_slabs
+        self.builder = builder
 
     # ================================================================== control plane
 
@@ -81,7 +86,7 @@ class Spruce:
             raise ForbiddenError(DELETION_PROTECTED)
         self._catalog.delete_index(name, cfg.id)
         self._cache.forget_index(cfg.id)
-        self._slabs.drop_index(cfg.id)
+        self._drop_slabs(cfg.id)
 
     # ================================================================== auth
 
@@ -219,47 +224,18 @@ class Spruce:
 
     def flush(self, index: str, namespace: str) -> bool:
         """Flush a namespace's tail now (tests, benchmarks, shutdown)."""
-        return self.builder.flush(self.describe_index(index), namespace)
+        return self._require_builder().flush(self.describe_index(index), namespace)
 
     def compact(self, index: str, namespace: str, *, force: bool = False) -> bool:
-        return self.builder.compact(self.describe_index(index), namespace, force=force)
+        return self._require_builder().compact(self.describe_index(index), namespace, force=force)
 
-    def maintain_once(self) -> None:
-        """One pass of the background worker: flush due namespaces, compact, collect garbage."""
-        by_id = {cfg.id: cfg for cfg in self.list_indexes()}
-        for index_id, namespace in self._log.pending_namespaces():
-            cfg = by_id.get(index_id)
-            if cfg is None:
-                continue
-            key = (index_id, namespace)
-            snap = self._cache.snapshot(index_id, namespace, metric=cfg.metric, dimension=cfg.dimension)
-            if not self.builder.due(key, len(snap.overlay.touched)):
-                continue
-            if self.builder.flush(cfg, namespace):
-                self.builder.flushed(key)
-                self.builder.compact(cfg, namespace)
-        self.builder.collect_garbage()
-
-    def start(self) -> None:
-        """Start the background worker (sweeping orphans left by a crash first)."""
-        for cfg in self.list_indexes():
-            for row in self._log.namespaces(cfg.id):
-                self.builder.sweep_orphans(cfg, row.name)
-        self._worker = threading.Thread(target=self._run, name="spruce-builder", daemon=True)
-        self._worker.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.builder.settings.poll_s):
-            try:
-                self.maintain_once()
-            except Exception:  # keep the worker alive; the log still holds every write
-                log.exception("background maintenance failed; retrying")
+    def _require_builder(self) -> Builder:
+        if self.builder is None:
+            raise RuntimeError("this host builds slabs elsewhere (the index builder function)")
+        return self.builder
 
     def close(self) -> None:
-        self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=60)
-            self._worker = None
+        """Release what the host holds (the embedded host stops its background builder)."""
 
 
 def _encode_cfg(cfg: IndexConfig) -> bytes:

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyarrow as pa
 
 from spruce.engine.records import SparseVector
+
+if TYPE_CHECKING:  # the API Lambdas score the log tail without pyarrow; only slabs hand in Arrow arrays
+    import pyarrow as pa
 
 
 class SparsePostings:
@@ -89,4 +93,4 @@ class SparsePostings:
 
 
 def _combined(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr.combine_chunks() if hasattr(arr, "combine_chunks") else arr

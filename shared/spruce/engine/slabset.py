@@ -1,0 +1,292 @@
+"""Slabs read in this process: the per-process slab cache and the in-process ``SlabReader``.
+
+Slabs are immutable, so their in-memory views (ids, vector matrix, norms, postings, the
+alive mask of a tombstone set) are cached by slab id and shared by every manifest and
+snapshot that lists them. Flat slabs are scored exactly with numpy; ANN-indexed slabs
+through LanceDB's vector index, refined exactly.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from spruce.engine.base import Hidden, Hit
+from spruce.engine.filters import Filter, to_sql
+from spruce.engine.manifest import Manifest, SlabRef
+from spruce.engine.namespaces import namespace_key
+from spruce.engine.records import Record
+from spruce.engine.scoring import DEFAULT_SCAN_FACTOR, LANCE_DISTANCE, ResolvedQuery, best, exact_scores, top
+from spruce.engine.slabs import SlabData, SlabView
+from spruce.engine.snapshot import scan_sorted
+from spruce.storage.ports import SlabStore
+
+#: ANN search knobs for indexed slabs: candidates are re-ranked exactly (refine), so
+#: recall is bounded by the IVF probe width and the HNSW beam.
+ANN_MIN_NPROBES = 8
+ANN_REFINE_FACTOR = 4
+#: Cap on the per-list candidates of a hybrid query on an indexed slab (see _search_hybrid_ann).
+HYBRID_MAX_CANDIDATES = 4096
+
+
+class LocalSlabs:
+    """``SlabAccess`` over a ``SlabStore`` read in this process (the store may be a local
+    directory, S3, or an executor's EFS cache)."""
+
+    def __init__(self, store: SlabStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._slab_data: dict[tuple[str, str], SlabData] = {}
+        self._views: dict[tuple[str, str, str | None], SlabView] = {}
+
+    def open(self, index_id: str, namespace: str, manifest: Manifest, *, metric: str,
+             dimension: int | None = None) -> SlabSet:
+        views = [self._view(index_id, namespace, ref, metric) for ref in manifest.slabs]
+        return SlabSet(views, metric, key=tuple((ref.slab_id, ref.tombstones) for ref in manifest.slabs))
+
+    def _view(self, index_id: str, namespace: str, ref: SlabRef, metric: str) -> SlabView:
+        key = (index_id, ref.slab_id, ref.tombstones)
+        with self._lock:
+            view = self._views.get(key)
+        if view is not None:
+            return view
+        data = self._data(index_id, namespace, ref, metric)
+        alive = np.ones(data.rows, dtype=bool)
+        if ref.tombstones:
+            dead = self._store.read_tombstones(index_id, namespace_key(namespace), ref.tombstones)
+            alive[[data.id_to_row[rid] for rid in dead]] = False
+        view = SlabView(data, alive, int(alive.sum()))
+        with self._lock:
+            self._views[key] = view
+        return view
+
+    def _data(self, index_id: str, namespace: str, ref: SlabRef, metric: str) -> SlabData:
+        key = (index_id, ref.slab_id)
+        with self._lock:
+            data = self._slab_data.get(key)
+        if data is None:
+            table = self._store.open_slab(index_id, namespace_key(namespace), ref.slab_id)
+            data = SlabData(ref.slab_id, table, indexed=ref.indexed, metric=metric)
+            with self._lock:
+                self._slab_data[key] = data
+        return data
+
+    def forget_slabs(self, index_id: str, slab_ids: set[str]) -> None:
+        """Drop cached views of slabs that garbage collection removed."""
+        with self._lock:
+            for cache in (self._slab_data, self._views):
+                for key in [k for k in cache if k[0] == index_id and k[1] in slab_ids]:
+                    del cache[key]
+
+    def forget_index(self, index_id: str) -> None:
+        with self._lock:
+            for cache in (self._slab_data, self._views):
+                for key in [k for k in cache if k[0] == index_id]:
+                    del cache[key]
+
+
+def _mask_of(rows: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    mask = np.zeros(len(alive), dtype=bool)
+    mask[rows] = True
+    return mask & alive
+
+
+class SlabSet:
+    """The live rows of a manifest's slabs, read in this process (a ``SlabReader``)."""
+
+    def __init__(self, views: Sequence[SlabView], metric: str, *, key: tuple) -> None:
+        self.views = list(views)
+        self.key = key  # which slabs and tombstone sets: keys memoised masks
+        self.metric = metric
+        self.live_count = sum(v.live_count for v in self.views)
+        self._by_slab = {v.data.slab_id: v for v in self.views}
+
+    # ------------------------------------------------------------------ by id
+
+    def _locate(self, record_id: str) -> tuple[SlabView, int] | None:
+        for view in self.views:
+            row = view.data.id_to_row.get(record_id)
+            if row is not None and view.alive[row]:
+                return view, row
+        return None
+
+    def count_present(self, ids: Sequence[str]) -> int:
+        return sum(1 for rid in ids if self._locate(rid) is not None)
+
+    def get(self, ids: Sequence[str], *, values: bool = True, metadata: bool = True) -> dict[str, Record]:
+        by_view: dict[int, tuple[SlabView, list[int]]] = {}
+        for rid in dict.fromkeys(ids):
+            hit = self._locate(rid)
+            if hit is not None:
+                by_view.setdefault(id(hit[0]), (hit[0], []))[1].append(hit[1])
+        out: dict[str, Record] = {}
+        for view, rows in by_view.values():
+            for rec in view.data.read(rows, values=values, sparse=values, metadata=metadata):
+                out[rec.id] = rec
+        return out
+
+    def ids_matching(self, flt: Filter) -> set[str]:
+        out: set[str] = set()
+        for view in self.views:
+            rows = view.data.rows_matching(flt)
+            mask = view.alive if rows is None else _mask_of(rows, view.alive)
+            out.update(view.data.ids[mask].tolist())
+        return out
+
+    # ------------------------------------------------------------------ visible rows
+
+    def visible(self, hidden: Hidden) -> list[tuple[SlabView, np.ndarray]]:
+        """Each slab with its rows that neither tombstones nor ``hidden`` shadow."""
+        key = ("visible", self.key)
+        found = hidden.cache.get(key)
+        if found is not None:
+            return found
+        out = []
+        for view in self.views:
+            mask = view.alive
+            rows = [r for r in map(view.data.id_to_row.get, hidden.ids) if r is not None]
+            if rows:
+                mask = mask.copy()
+                mask[rows] = False
+            out.append((view, mask))
+        hidden.cache[key] = out
+        return out
+
+    def list_ids(self, prefix: str, after: str | None, want: int, hidden: Hidden) -> list[str]:
+        streams = [scan_sorted(view.data.sorted_ids, view.data.sorted_rows, mask, prefix, after, want)
+                   for view, mask in self.visible(hidden)]
+        return list(heapq.merge(*streams))[:want]
+
+    def matching_ids(self, flt: Filter, hidden: Hidden) -> list[str]:
+        found: list[str] = []
+        for view, mask in self.visible(hidden):
+            rows = view.data.rows_matching(flt)
+            keep = mask if rows is None else _mask_of(rows, mask)
+            found += view.data.ids[keep].tolist()
+        return found
+
+    def metadata_keys(self, hidden: Hidden) -> set[str]:
+        keys: set[str] = set()
+        for view, mask in self.visible(hidden):
+            if mask.any():
+                keys.update(view.data.layout.keys())
+        return keys
+
+    # ------------------------------------------------------------------ query
+
+    def search(self, q: ResolvedQuery, k: int, flt: Filter | None, hidden: Hidden) -> list[Hit]:
+        hits: list[Hit] = []
+        for view, mask in self.visible(hidden):
+            data = view.data
+            if data.indexed and q.dense is not None:
+                found = self._search_ann(view, mask, q, k, flt)
+            else:
+                found = self._search_flat(view, mask, q, k, flt)
+            hits += [Hit(score, data.ids[row], data.slab_id, row) for score, row in found]
+        return hits
+
+    def read_hits(self, hits: Sequence[Hit], *, values: bool, metadata: bool) -> list[Record]:
+        by_slab: dict[str, list[int]] = {}
+        for h in hits:
+            by_slab.setdefault(h.slab_id, []).append(h.row)
+        bodies: dict[tuple[str, int], Record] = {}
+        for slab_id, rows in by_slab.items():
+            for row, rec in zip(rows, self._by_slab[slab_id].data.read(rows, values=values, sparse=values,
+                                                                     metadata=metadata)):
+                bodies[(slab_id, row)] = rec
+        return [bodies[(h.slab_id, h.row)] for h in hits]
+
+    def _search_flat(self, view: SlabView, mask: np.ndarray, q: ResolvedQuery, k: int,
+                     flt: Filter | None) -> list[tuple[float, int]]:
+        data = view.data
+        rows = None if flt is None else data.rows_matching(flt)
+        postings = data.postings if q.sparse is not None else None
+        if rows is None:
+            scores = exact_scores(self.metric, q, data.matrix, data.norms, postings)
+            keep = mask
+        else:
+            rows = rows[mask[rows]]
+            if not len(rows):
+                return []
+            norms = None if data.norms is None else data.norms[rows]
+            matrix = None if data.matrix is None else data.matrix[rows]
+            scores = exact_scores(self.metric, q, matrix, norms, postings, rows)
+            keep = None
+        chosen = top(scores, keep, k, self.metric, drop_zero=q.dense is None)
+        positions = chosen if rows is None else rows[chosen]
+        return [(float(scores[i]), int(r)) for i, r in zip(chosen, positions)]
+
+    def _search_ann(self, view: SlabView, mask: np.ndarray, q: ResolvedQuery, k: int,
+                    flt: Filter | None) -> list[tuple[float, int]]:
+        if q.sparse is None:
+            rows, dense = self._ann(view, mask, q, k, flt)
+            return [(float(s), int(r)) for r, s in zip(rows, dense)]
+        return self._search_hybrid_ann(view, mask, q, k, flt)
+
+    def _search_hybrid_ann(self, view: SlabView, mask: np.ndarray, q: ResolvedQuery, k: int,
+                           flt: Filter | None) -> list[tuple[float, int]]:
+        """Hybrid top-k on an ANN-indexed slab by the threshold algorithm: take the best ``m``
+        rows by dense score (ANN) and by sparse score (exact, from the postings), score their
+        union exactly (dense·dense + sparse·sparse), and stop once no row outside both lists can
+        beat the k-th score — its dense score is at most the m-th dense one and its sparse score
+        at most the m-th sparse one. Otherwise ``m`` grows. Exact up to the ANN's own recall."""
+        data = view.data
+        lexical = data.postings.scores(q.sparse)
+        matching = None if flt is None else data.rows_matching(flt)
+        allowed = mask if matching is None else _mask_of(matching, mask)
+        m = k * ANN_REFINE_FACTOR
+        while True:
+            dense_rows, dense = self._ann(view, mask, q, m, flt)
+            lexical_rows = top(lexical, allowed, m, "dotproduct", drop_zero=False)
+            pool = np.union1d(dense_rows, lexical_rows)
+            scores = data.vectors(pool) @ q.dense + lexical[pool]
+            chosen = best(scores, k, self.metric)
+            exhausted = len(dense_rows) < m or len(lexical_rows) < m
+            if exhausted or m >= HYBRID_MAX_CANDIDATES or len(chosen) < k:
+                break
+            bound = float(dense[-1]) + float(lexical[lexical_rows[-1]])
+            if bound < float(scores[chosen[-1]]):
+                break
+            m *= 4
+        return [(float(scores[i]), int(pool[i])) for i in chosen]
+
+    def _ann(self, view: SlabView, mask: np.ndarray, q: ResolvedQuery, k: int,
+             flt: Filter | None) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` visible rows nearest ``q.dense`` by the slab's ANN index (refined
+        exactly), best first, with their dense scores."""
+        data = view.data
+        dead = int(len(mask) - mask.sum())
+        limit = k + dead
+        widen = q.scan_factor / DEFAULT_SCAN_FACTOR
+        refine = ANN_REFINE_FACTOR if q.max_candidates is None else max(1, min(ANN_REFINE_FACTOR,
+                                                                              q.max_candidates // limit))
+        search = (data.table.search(q.dense, vector_column_name="vector")
+                  .distance_type(LANCE_DISTANCE[self.metric])
+                  .select(["row", "_distance"]).limit(limit)
+                  .nprobes(max(1, math.ceil(ANN_MIN_NPROBES * widen)))
+                  .refine_factor(refine)
+                  .ef(max(k, math.ceil(max(64, limit * ANN_REFINE_FACTOR) * widen))))
+        if flt is not None:
+            sql = to_sql(flt, data.layout)
+            if sql == "FALSE":
+                return np.empty(0, np.int64), np.empty(0, np.float64)
+            if sql != "TRUE":
+                search = search.where(sql, prefilter=True)
+        result = search.to_arrow()
+        rows = result.column("row").to_numpy().astype(np.int64)
+        dist = result.column("_distance").to_numpy()
+        alive = mask[rows]
+        rows, dist = rows[alive][:k], dist[alive][:k]
+        return rows, _score_from_distance(self.metric, dist)
+
+
+def _score_from_distance(metric: str, d: np.ndarray) -> np.ndarray:
+    if metric == "cosine":
+        return 1.0 - d
+    if metric == "dotproduct":
+        return -d
+    return d
