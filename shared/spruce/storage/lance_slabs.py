@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import lancedb
@@ -25,8 +26,20 @@ ROWS_PER_PARTITION = 32_768
 
 
 class LanceSlabStore:
-    def __init__(self, root: str) -> None:
+    """``storage_options`` go to every ``lancedb.connect`` (object-store endpoint, credentials).
+    ``drop_index_objects(index_id)`` deletes everything stored for an index; it defaults to
+    removing the index directory under a local ``root`` and is required for an object-store
+    root (LanceDB has no "delete this prefix" call)."""
+
+    def __init__(self, root: str, *, storage_options: dict[str, str] | None = None,
+                 drop_index_objects: Callable[[str], None] | None = None) -> None:
         self._root = root.rstrip("/")
+        self._storage_options = storage_options
+        if drop_index_objects is None:
+            if "://" in self._root:
+                raise ValueError(f"an object-store slab root ({self._root}) needs drop_index_objects")
+            drop_index_objects = self._remove_index_dir
+        self._drop_index_objects = drop_index_objects
         self._lock = threading.Lock()
         self._dbs: dict[tuple[str, str], lancedb.DBConnection] = {}
 
@@ -35,7 +48,7 @@ class LanceSlabStore:
         with self._lock:
             db = self._dbs.get(key)
             if db is None:
-                db = lancedb.connect(f"{self._root}/{index_id}/{ns_key}")
+                db = lancedb.connect(f"{self._root}/{index_id}/{ns_key}", storage_options=self._storage_options)
                 self._dbs[key] = db
             return db
 
@@ -68,6 +81,7 @@ class LanceSlabStore:
         with self._lock:
             for key in [k for k in self._dbs if k[0] == index_id]:
                 del self._dbs[key]
-        if "://" not in self._root:
-            shutil.rmtree(Path(self._root) / index_id, ignore_errors=True)
-        # Object-store roots are cleaned by the AWS host's own lifecycle (another issue).
+        self._drop_index_objects(index_id)
+
+    def _remove_index_dir(self, index_id: str) -> None:
+        shutil.rmtree(Path(self._root) / index_id, ignore_errors=True)

@@ -1,0 +1,143 @@
+"""The ``SlabStore`` contract (``spruce.storage.ports``), run against every adapter: the
+local LanceDB store and the S3 one (against the session's moto server)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from spruce.engine.records import Record, SparseVector
+from spruce.engine.slabs import SlabData, build_slab_table
+from spruce.storage.lance_slabs import LanceSlabStore
+from spruce.storage.ports import SlabStore
+from spruce.storage.s3_objects import S3Prefixes, index_prefix
+
+NS = "0" * 32
+
+
+def records(n: int, dim: int, *, seed: int = 0, prefix: str = "r") -> list[Record]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        sparse = SparseVector(np.array([i, i + 7], dtype=np.uint32), np.array([0.5, 1.5], dtype=np.float32))
+        out.append(Record(id=f"{prefix}{i}", values=rng.standard_normal(dim).astype(np.float32),
+                          sparse=sparse if i % 2 else None,
+                          metadata={"genre": "ab"[i % 2], "year": 2000 + i} if i % 3 else None))
+    return out
+
+
+def slab(n: int = 20, dim: int = 8, **kw):
+    recs = records(n, dim, **kw)
+    return recs, build_slab_table(recs, list(range(1, n + 1)), dim)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path) -> SlabStore:
+    if request.param == "local":
+        return LanceSlabStore(str(tmp_path / "slabs"))
+    from spruce.storage.s3_slabs import open_s3_slab_store
+    from tests.aws import fresh_bucket
+
+    server = request.getfixturevalue("moto_server")
+    s3 = server.client("s3")
+    return open_s3_slab_store(fresh_bucket(s3), s3_client=s3, storage_options=server.storage_options)
+
+
+def test_slab_round_trip(store):
+    recs, table = slab()
+    store.write_slab("idx", NS, "s1", table)
+    opened = store.open_slab("idx", NS, "s1")
+    assert opened.to_arrow().sort_by("row").equals(table)
+    assert opened.schema.metadata == table.schema.metadata  # the metadata layout travels with the slab
+    data = SlabData("s1", opened, indexed=False, metric="cosine")
+    got = data.read([data.id_to_row[r.id] for r in recs], values=True, sparse=True, metadata=True)
+    for want, have in zip(recs, got):
+        assert have.id == want.id and have.metadata == want.metadata
+        np.testing.assert_array_equal(have.values, want.values)
+        assert (have.sparse is None) == (want.sparse is None)
+        if want.sparse is not None:
+            np.testing.assert_array_equal(have.sparse.indices, want.sparse.indices)
+
+
+def test_never_overwrites(store):
+    _, table = slab(seed=1)
+    store.write_slab("idx", NS, "s1", table)
+    with pytest.raises(ValueError, match="already exists"):
+        store.write_slab("idx", NS, "s1", slab(5, seed=2)[1])
+    assert store.open_slab("idx", NS, "s1").to_arrow().sort_by("row").equals(table)
+
+
+def test_build_vector_index(store):
+    recs, table = slab(512, 16)
+    store.write_slab("idx", NS, "big", table)
+    store.build_vector_index("idx", NS, "big", "cosine", 512)
+    opened = store.open_slab("idx", NS, "big")
+    assert [i.columns for i in opened.list_indices()] == [["vector"]]
+    hits = opened.search(recs[3].values).distance_type("cosine").limit(5).select(["id", "_distance"]).to_arrow()
+    assert hits.num_rows == 5
+
+
+@pytest.mark.parametrize("ids", [["a", "b", "ü"], []])
+def test_tombstones_round_trip(store, ids):
+    store.write_tombstones("idx", NS, "t1", ids)
+    assert store.read_tombstones("idx", NS, "t1") == ids
+    with pytest.raises(ValueError):
+        store.write_tombstones("idx", NS, "t1", ["c"])
+
+
+def test_list_and_delete_objects(store):
+    assert store.list_objects("idx", NS) == []
+    store.write_slab("idx", NS, "a", slab(seed=1)[1])
+    store.write_slab("idx", NS, "b", slab(seed=2)[1])
+    store.write_tombstones("idx", NS, "t", ["r1"])
+    store.write_slab("idx", "1" * 32, "other", slab(seed=3)[1])
+    assert sorted(store.list_objects("idx", NS)) == ["slab-a", "slab-b", "tomb-t"]
+    store.delete_object("idx", NS, "slab-a")
+    store.delete_object("idx", NS, "tomb-t")
+    assert store.list_objects("idx", NS) == ["slab-b"]
+    with pytest.raises(ValueError, match="not found"):
+        store.open_slab("idx", NS, "a")
+    assert store.list_objects("idx", "1" * 32) == ["slab-other"]
+
+
+def test_drop_index_removes_that_index_only(store):
+    _, table = slab()
+    for index_id in ("abc", "abcd"):  # one id a prefix of the other
+        store.write_slab(index_id, NS, "s1", table)
+        store.write_tombstones(index_id, NS, "t1", ["r1"])
+    store.drop_index("abc")
+    assert store.list_objects("abc", NS) == []
+    with pytest.raises(ValueError):
+        store.open_slab("abc", NS, "s1")
+    assert sorted(store.list_objects("abcd", NS)) == ["slab-s1", "tomb-t1"]
+    assert store.open_slab("abcd", NS, "s1").count_rows() == len(table)
+    store.write_slab("abc", NS, "s1", table)  # the id is usable again
+    assert store.open_slab("abc", NS, "s1").count_rows() == len(table)
+
+
+def test_object_store_root_needs_a_cleaner():
+    with pytest.raises(ValueError, match="drop_index_objects"):
+        LanceSlabStore("s3://bucket/slabs")
+
+
+def test_s3_delete_prefix_batches_and_stays_inside_the_prefix(moto_server, monkeypatch):
+    """More keys than one DeleteObjects request takes (the batch shrunk to keep this fast),
+    and a neighbouring index whose id extends the dropped one survives."""
+    from spruce.storage import s3_objects
+    from tests.aws import fresh_bucket
+
+    monkeypatch.setattr(s3_objects, "_DELETE_BATCH", 10)
+    s3 = moto_server.client("s3")
+    bucket = fresh_bucket(s3)
+    keys = [f"{index_prefix('abc')}{NS}/slab-x.lance/data/{i:03}" for i in range(25)]
+    keys.append(f"{index_prefix('abcd')}{NS}/slab-x.lance/data/0")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
+    deletes = []
+    s3.meta.events.register("before-parameter-build.s3.DeleteObjects", lambda params, **_: deletes.append(params))
+    prefixes = S3Prefixes(s3, bucket)
+    prefixes.drop_index("abc")
+    assert [len(d["Delete"]["Objects"]) for d in deletes] == [10, 10, 5]
+    assert [k for k, _ in prefixes.objects("slabs/")] == [keys[-1]]
