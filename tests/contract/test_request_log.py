@@ -294,6 +294,23 @@ def test_append_retries_after_losing_a_race(aws: Stores, existing: bool, size: i
     assert aws.log.namespace(IDX, NS).last_lsn == 2
 
 
+def test_append_does_not_reuse_an_lsn_whose_entry_ttl_already_deleted(aws: Stores):
+    """The counter's own condition, not only the log item's, guards uniqueness: the item
+    numbered by a stale read may already be gone (truncated, then deleted by TTL)."""
+    aws.log.create_namespace(IDX, NS, None)
+    competitor = aws.aws.log()
+    env = aws.aws
+
+    def before(op: str) -> None:
+        if op == "transact_write_items" and aws.log.namespace(IDX, NS).last_lsn == 0:
+            competitor.append(IDX, NS, "upsert", b"theirs")
+            env.dynamodb.delete_item(TableName=env.tables.log, Key={  # TTL expiry of the truncated entry
+                "stream": {"S": stream_key(IDX, NS)}, "lsn": {"N": "1"}})
+
+    assert aws.aws.log(HookedClient(env.dynamodb, before)).append(IDX, NS, "upsert", b"mine") == 2
+    assert tail(aws.log) == [(2, "upsert", b"mine")]
+
+
 def test_append_gives_up_after_its_budget_and_leaves_nothing(aws: Stores, monkeypatch):
     monkeypatch.setattr(dynamo_log, "APPEND_RETRY_BUDGET_S", 0.05)
     competitor = aws.aws.log()

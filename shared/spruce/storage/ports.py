@@ -1,6 +1,5 @@
-"""The small ports the engine talks to. Adapters must honour every sentence of these docstrings.
-Today the local adapters are held to them through the engine and end-to-end tests; a shared
-contract suite run against both the local and the AWS adapters arrives with the AWS host."""
+"""The small ports the engine talks to. Adapters must honour every sentence of these docstrings;
+``tests/contract`` holds the local (SQLite) and the AWS (DynamoDB + S3) adapters to them."""
 
 from __future__ import annotations
 
@@ -56,10 +55,13 @@ class RequestLog(Protocol):
         manifest."""
 
     def truncate(self, index_id: str, namespace: str, upto_lsn: int) -> None:
-        """Forget entries with LSN ≤ ``upto_lsn`` (they are in a committed manifest)."""
+        """Forget entries with LSN ≤ ``upto_lsn`` (they are in a committed manifest). Forgotten
+        entries may stay readable for a while (a grace period for readers that pinned an older
+        manifest) or vanish at once; entries above ``upto_lsn`` are untouched."""
 
     def namespaces(self, index_id: str) -> list[NamespaceRow]:
-        """Every namespace that ever had a write, sorted by name (bitwise)."""
+        """Every namespace that ever had a write or a ``create_namespace``, whether it exists now
+        or not, sorted by name bitwise (by UTF-8 bytes)."""
 
     def namespace(self, index_id: str, namespace: str) -> NamespaceRow | None: ...
 
@@ -76,14 +78,15 @@ class ManifestStore(Protocol):
 class Catalog(Protocol):
     def put_index(self, name: str, index_id: str, body: bytes, *, create: bool) -> bool:
         """Store an index config. ``create=True`` fails (returns False) if the name exists;
-        ``create=False`` fails if it does not."""
+        ``create=False`` fails if it does not, or if it now names another ``index_id``."""
 
     def get_index(self, name: str) -> bytes | None: ...
 
     def list_indexes(self) -> list[bytes]: ...
 
     def delete_index(self, name: str, index_id: str) -> None:
-        """Remove the index and everything the catalog, log and manifests hold for it."""
+        """Remove the index and everything the catalog, log and manifests hold for ``index_id``.
+        The name's catalog entry goes only if it still names ``index_id``."""
 
     def add_api_key_hash(self, key_hash: str) -> None: ...
 
