@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 
 from spruce.storage.aws_tables import TableNames
 from spruce.storage.dynamo_log import spill_prefix, stream_key
-from spruce.storage.dynamo_util import batch_delete, condition_failed, delete_prefix, query_all
+from spruce.storage.dynamo_util import batch_delete, condition_failed, query_all
+from spruce.storage.s3_objects import S3Prefixes
 
 _INDEX_PK = "index"
 
@@ -62,9 +63,8 @@ class DynamoCatalog:
 
     def __init__(self, dynamodb: BaseClient, s3: BaseClient, tables: TableNames, bucket: str) -> None:
         self._dynamodb = dynamodb
-        self._s3 = s3
+        self._spills = S3Prefixes(s3, bucket)
         self._tables = tables
-        self._bucket = bucket
 
     def put_index(self, name: str, index_id: str, body: bytes, *, create: bool) -> bool:
         try:
@@ -107,7 +107,7 @@ class DynamoCatalog:
                 self._dynamodb, TableName=self._tables.log, ConsistentRead=True, KeyConditionExpression="#st = :st",
                 ProjectionExpression="#st, lsn", ExpressionAttributeNames={"#st": "stream"},
                 ExpressionAttributeValues={":st": stream}))
-        delete_prefix(self._s3, self._bucket, spill_prefix(index_id))
+        self._spills.delete_prefix(spill_prefix(index_id))
         batch_delete(self._dynamodb, self._tables.manifests,
                      query_all(self._dynamodb, TableName=self._tables.manifests, **by_index))
         batch_delete(self._dynamodb, self._tables.namespaces, namespace_keys)

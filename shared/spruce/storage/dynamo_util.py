@@ -61,14 +61,3 @@ def delete_objects(s3: BaseClient, bucket: str, keys: Iterable[str]) -> None:
         errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True}).get("Errors")
         if errors:
             raise RuntimeError(f"S3 refused to delete {len(errors)} objects, e.g. {errors[0]}")
-
-
-def delete_prefix(s3: BaseClient, bucket: str, prefix: str) -> None:
-    """Delete every object under ``prefix``."""
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        page = s3.list_objects_v2(**kwargs)
-        delete_objects(s3, bucket, [o["Key"] for o in page.get("Contents", [])])
-        if not page.get("IsTruncated"):
-            return
-        kwargs["ContinuationToken"] = page["NextContinuationToken"]
