@@ -122,7 +122,8 @@ def check(engine, oracle: Oracle, metric: str, kind: str, rng, dim: int) -> None
 
 @pytest.mark.parametrize("metric,kind", KINDS, ids=[f"{m}-{k}" for m, k in KINDS])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_random_histories_match_the_oracle(engine, metric, kind, seed):
+def test_random_histories_match_the_oracle(any_engine, metric, kind, seed):
+    engine = any_engine
     dim = 6
     make_index(engine, dimension=None if kind == "sparse" else dim, metric=metric)
     rng = np.random.default_rng(seed)

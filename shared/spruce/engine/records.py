@@ -118,7 +118,8 @@ def _dec_sparse(v: list | None) -> SparseVector | None:
     return None if v is None else SparseVector(_dec_array(v[0], "<u4"), _dec_array(v[1], "<f4"))
 
 
-def _enc_record(r: Record) -> dict:
+def encode_record(r: Record) -> dict:
+    """A JSON-ready record (vectors as base64 little-endian bytes): log payloads, executor replies."""
     d: dict[str, Any] = {"i": r.id}
     if r.values is not None:
         d["v"] = _enc_array(r.values.astype("<f4", copy=False))
@@ -129,14 +130,14 @@ def _enc_record(r: Record) -> dict:
     return d
 
 
-def _dec_record(d: dict) -> Record:
+def decode_record(d: dict) -> Record:
     return Record(d["i"], _dec_array(d.get("v"), "<f4"), _dec_sparse(d.get("s")), d.get("m"))
 
 
 def encode_op(op: Operation) -> tuple[str, bytes]:
     """Serialise an operation to (kind, payload bytes) for the request log."""
     if isinstance(op, Upsert):
-        body: Any = [_enc_record(r) for r in op.records]
+        body: Any = [encode_record(r) for r in op.records]
         kind = "upsert"
     elif isinstance(op, Update):
         body = {"i": op.id, "v": _enc_array(None if op.values is None else op.values.astype("<f4")),
@@ -158,7 +159,7 @@ def encode_op(op: Operation) -> tuple[str, bytes]:
 def decode_op(kind: str, payload: bytes) -> Operation:
     body = json.loads(payload)
     if kind == "upsert":
-        return Upsert([_dec_record(d) for d in body])
+        return Upsert([decode_record(d) for d in body])
     if kind == "update":
         return Update(body["i"], _dec_array(body["v"], "<f4"), _dec_sparse(body["s"]), body["m"])
     if kind == "update_filter":
