@@ -30,6 +30,8 @@ def executor_engine(data_dir, settings: BuilderSettings):
     """The AWS host's read path on local storage: reads fan out (JSON round trip) to
     in-process executors, one per slab; the builder reads slabs itself, as the index-builder
     function does. Compared with the embedded engine by the same tests."""
+    import orjson
+
     from spruce.engine.builder import Builder
     from spruce.engine.executor import serve
     from spruce.engine.namespaces import NamespaceCache
@@ -43,7 +45,8 @@ def executor_engine(data_dir, settings: BuilderSettings):
     store = SqliteStore(data_dir / "spruce.db")
     slabs = LanceSlabStore(str(data_dir / "slabs"))
     executor_slabs = LocalSlabs(slabs)
-    readers = NamespaceCache(store, store, RemoteSlabs(lambda req: serve(executor_slabs, req), group_rows=1))
+    readers = NamespaceCache(store, store, RemoteSlabs(
+        lambda req: orjson.dumps(serve(executor_slabs, orjson.loads(req))), group_rows=1))
     builder_slabs = LocalSlabs(slabs)
     builder = Builder(store, store, slabs, builder_slabs, NamespaceCache(store, store, builder_slabs), settings)
     return Spruce(catalog=store, log_store=store, cache=readers, drop_slabs=slabs.drop_index, builder=builder)

@@ -11,14 +11,18 @@ from spruce.api.versions import ApiVersionMiddleware
 from spruce.engine.service import Spruce
 
 
-def create_app(engine: Spruce, *, public_url: str) -> FastAPI:
-    """``public_url`` is how clients reach this server; index hosts are built from it."""
+def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...] = ("control", "data")) -> FastAPI:
+    """``public_url`` is how clients reach this server; index hosts are built from it (None:
+    from each request's Host, as behind API Gateway). ``planes`` picks the routers: the AWS
+    host runs the control and data planes as separate functions."""
     app = FastAPI(title="Spruce", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
-    app.state.public_url = public_url.rstrip("/")
+    app.state.public_url = None if public_url is None else public_url.rstrip("/")
     install_error_handlers(app)
-    app.include_router(control.router)
-    app.include_router(data.router)
+    if "control" in planes:
+        app.include_router(control.router)
+    if "data" in planes:
+        app.include_router(data.router)
     # Added last = outermost: the error catcher also covers the auth and version checks.
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(ApiKeyMiddleware, authenticate=engine.authenticate)

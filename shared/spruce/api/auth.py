@@ -14,17 +14,44 @@ from spruce.errors import UnauthenticatedError
 INVALID_KEY = "Invalid API key."
 
 
-class ApiKeyMiddleware:
-    """Accepted keys are remembered for ``ttl_s`` so the hot path skips the catalog lookup
-    (which is blocking I/O and would otherwise cost a thread hop per request)."""
+class AcceptedKeys:
+    """Keys the catalog accepted in the last ``ttl_s`` seconds, so hot paths (this middleware,
+    the API Gateway authorizer) skip the lookup. Only acceptances are cached: a key added to
+    the catalog works at once, and a removed key stops working within ``ttl_s``."""
 
-    def __init__(self, app: ASGIApp, *, authenticate: Callable[[str], bool], ttl_s: float = 60.0,
-                 max_cached: int = 1024) -> None:
-        self.app = app
-        self._authenticate = authenticate
+    def __init__(self, *, ttl_s: float = 60.0, max_cached: int = 1024) -> None:
         self._ttl_s = ttl_s
         self._max_cached = max_cached
         self._accepted: dict[str, float] = {}
+
+    def fresh(self, key: str) -> bool:
+        return self._accepted.get(key, 0.0) > time.monotonic()
+
+    def remember(self, key: str) -> None:
+        if len(self._accepted) >= self._max_cached:
+            self._accepted.clear()
+        self._accepted[key] = time.monotonic() + self._ttl_s
+
+    def check(self, key: str | None, authenticate: Callable[[str], bool]) -> bool:
+        """Whether ``key`` is valid, asking ``authenticate`` only on a cache miss."""
+        if not key:
+            return False
+        if self.fresh(key):
+            return True
+        if not authenticate(key):
+            return False
+        self.remember(key)
+        return True
+
+
+class ApiKeyMiddleware:
+    """Every request needs a valid key; acceptances are cached (``AcceptedKeys``) so the hot
+    path skips the catalog lookup, which is blocking I/O and would cost a thread hop."""
+
+    def __init__(self, app: ASGIApp, *, authenticate: Callable[[str], bool]) -> None:
+        self.app = app
+        self._authenticate = authenticate
+        self._keys = AcceptedKeys()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not await self._allowed(_api_key(scope)):
@@ -36,15 +63,9 @@ class ApiKeyMiddleware:
     async def _allowed(self, key: str | None) -> bool:
         if not key:
             return False
-        now = time.monotonic()
-        if self._accepted.get(key, 0.0) > now:
+        if self._keys.fresh(key):
             return True
-        if not await run_in_threadpool(self._authenticate, key):
-            return False
-        if len(self._accepted) >= self._max_cached:
-            self._accepted.clear()
-        self._accepted[key] = now + self._ttl_s
-        return True
+        return await run_in_threadpool(self._keys.check, key, self._authenticate)
 
 
 def _api_key(scope: Scope) -> str | None:

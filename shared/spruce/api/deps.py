@@ -14,7 +14,12 @@ async def engine(request: Request) -> Spruce:
 
 
 async def public_url(request: Request) -> str:
-    return request.app.state.public_url
+    """The configured public URL, else the one the client used (API Gateway terminates TLS
+    and says so in ``X-Forwarded-Proto``)."""
+    if request.app.state.public_url is not None:
+        return request.app.state.public_url
+    scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
+    return f"{scheme}://{request.headers.get('host', request.url.netloc)}"
 
 
 async def raw_body(request: Request) -> bytes:

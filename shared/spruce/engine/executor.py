@@ -1,7 +1,8 @@
 """The query executor: answers one router question (``remote.RemoteSlabSet``) about one
 group of slabs, read in this process through ``LocalSlabs`` (on AWS: from the EFS cache).
 
-A reply is ``{"error": ...}`` instead of raising, so the router can tell an executor's
+Requests and replies are JSON documents (the Lambda runtime decodes and encodes them). A
+reply is ``{"error": ...}`` instead of raising, so the router can tell an executor's
 failure from a transport failure and fail the read cleanly.
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from spruce.engine.base import Hidden, Hit
 from spruce.engine.filters import parse_filter
@@ -23,10 +22,9 @@ from spruce.engine.slabset import LocalSlabs, SlabSet
 log = logging.getLogger("spruce.executor")
 
 
-def serve(slabs: LocalSlabs, request: bytes) -> bytes:
-    """Answer one request (JSON bytes in, JSON bytes out)."""
+def serve(slabs: LocalSlabs, req: dict[str, Any]) -> dict[str, Any]:
+    """Answer one request (a decoded JSON document; the reply is JSON-ready)."""
     try:
-        req = orjson.loads(request)
         manifest = Manifest(slabs=tuple(SlabRef(**d) for d in req["slabs"]))
         try:
             reply = _answer(slabs, req, manifest)
@@ -38,7 +36,7 @@ def serve(slabs: LocalSlabs, request: bytes) -> bytes:
     except Exception as exc:  # reported to the router, which fails the read with a 500
         log.exception("executor request failed")
         reply = {"error": f"{type(exc).__name__}: {exc}"}
-    return orjson.dumps(reply)
+    return reply
 
 
 def _answer(slabs: LocalSlabs, req: dict[str, Any], manifest: Manifest) -> dict[str, Any]:

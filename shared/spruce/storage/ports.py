@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import pyarrow as pa
+if TYPE_CHECKING:  # only slab stores see Arrow tables; the API functions import this module without pyarrow
+    import pyarrow as pa
 
 
 @dataclass(slots=True)

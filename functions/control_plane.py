@@ -1,0 +1,15 @@
+"""Control plane (indexes, keys): the FastAPI app behind API Gateway, via Mangum.
+
+Everything is built at import, once per container: clients, engine, app. ``lifespan="off"``
+because the app has no startup work left to run per invocation.
+"""
+
+from mangum import Mangum
+
+from spruce.api.app import create_app
+from spruce.aws.api import api_engine
+from spruce.aws.settings import AwsSettings
+
+settings = AwsSettings.from_env()
+app = create_app(api_engine(settings), public_url=settings.public_url, planes=("control",))
+handler = Mangum(app, lifespan="off")

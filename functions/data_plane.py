@@ -1,0 +1,12 @@
+"""Data plane router (``/data/{index}/...``): writes go to the DynamoDB log, reads merge
+the log tail with the query executors' answers. FastAPI via Mangum, built once per container."""
+
+from mangum import Mangum
+
+from spruce.api.app import create_app
+from spruce.aws.api import api_engine
+from spruce.aws.settings import AwsSettings
+
+settings = AwsSettings.from_env()
+app = create_app(api_engine(settings), public_url=settings.public_url, planes=("data",))
+handler = Mangum(app, lifespan="off")

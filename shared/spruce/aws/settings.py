@@ -1,0 +1,48 @@
+"""What a function learns from its environment (set by the CDK stack), read once per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from botocore.config import Config
+
+from spruce.engine.remote import DEFAULT_GROUP_ROWS
+from spruce.storage.aws_tables import TableNames
+
+#: Standard retry mode with keep-alive: clients live as long as the container.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, tcp_keepalive=True,
+                       connect_timeout=5, read_timeout=60)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    tables: TableNames
+    bucket: str
+    executor_function: str | None  # the query-executor Lambda (API functions only)
+    public_url: str | None  # None: index hosts follow the request's Host
+    group_rows: int  # rows per executor group (see engine.remote)
+    efs_root: str  # the executors' slab cache mount
+    efs_max_bytes: int
+
+    @staticmethod
+    def from_env(env: dict[str, str] | None = None) -> AwsSettings:
+        env = dict(os.environ) if env is None else env
+        return AwsSettings(
+            tables=TableNames.from_env(env),
+            bucket=env["SPRUCE_BUCKET"],
+            executor_function=env.get("SPRUCE_EXECUTOR_FUNCTION"),
+            public_url=env.get("SPRUCE_PUBLIC_URL") or None,
+            group_rows=int(env.get("SPRUCE_EXECUTOR_GROUP_ROWS", DEFAULT_GROUP_ROWS)),
+            efs_root=env.get("SPRUCE_EFS_ROOT", "/mnt/slabs"),
+            efs_max_bytes=int(env.get("SPRUCE_EFS_MAX_BYTES", 200 * 2**30)),
+        )
+
+
+@cache
+def client(service: str):
+    """One boto3 client per service per process (endpoint and credentials from the environment)."""
+    import boto3
+
+    return boto3.client(service, config=CLIENT_CONFIG)
