@@ -259,6 +259,21 @@ def test_truncated_entries_carry_expires_at_once(aws: Stores, monkeypatch):
     assert LOG_TTL_ATTRIBUTE not in _log_item(aws, 5)
 
 
+def test_truncate_starts_where_the_last_one_stopped(aws: Stores):
+    """Stamped entries wait up to days for TTL: a later truncate must not read them again."""
+    for i in range(8):
+        aws.log.append(IDX, NS, "upsert", b"%d" % i)
+    aws.log.truncate(IDX, NS, 5)
+    calls: list[str] = []
+    log = aws.aws.log(HookedClient(aws.aws.dynamodb, calls.append))
+    log.truncate(IDX, NS, 7)
+    assert calls.count("update_item") == 2 + 1  # entries 6 and 7, then the namespace's marker
+    assert LOG_TTL_ATTRIBUTE in _log_item(aws, 7) and LOG_TTL_ATTRIBUTE not in _log_item(aws, 8)
+    calls.clear()
+    log.truncate(IDX, NS, 6)  # behind the marker: nothing to do
+    assert "update_item" not in calls and "query" not in calls
+
+
 def test_read_tail_follows_query_pages(aws: Stores):
     calls: list[str] = []
     log = aws.aws.log(HookedClient(aws.aws.dynamodb, calls.append))

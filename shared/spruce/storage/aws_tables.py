@@ -9,7 +9,8 @@ its environment (``TableNames.from_env``).
   ``pk="apikey#<sha256 hex>"``, ``sk="apikey"`` (spread over partitions; the plaintext is
   never stored).
 - ``namespaces`` pk ``index_id`` (S), sk ``namespace`` (S): ``last_lsn`` (N), ``present``
-  (BOOL), ``schema`` (B, optional). One row per namespace that ever had a write; the LSN
+  (BOOL), ``schema`` (B, optional), ``truncated_lsn`` (N, how far truncation got). One row per
+  namespace that ever had a write; the LSN
   counter lives here and moves in the same transaction as the log entry it numbers.
 - ``manifests`` pk ``index_id`` (S), sk ``namespace`` (S): ``version`` (N), ``body`` (B).
 - ``log``       pk ``stream`` (S) = ``<index id>#<namespace>`` (index ids never contain

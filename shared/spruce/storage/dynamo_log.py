@@ -177,13 +177,19 @@ class DynamoRequestLog:
             raise
 
     def truncate(self, index_id: str, namespace: str, upto_lsn: int) -> None:
+        """Stamp entries ``truncated_lsn+1 .. upto_lsn`` (the namespace row remembers how far
+        earlier truncations got, so stamped entries awaiting TTL are not read again)."""
+        row = self._get_row(index_id, namespace) or {}
+        start = int(row.get("truncated_lsn", {"N": "0"})["N"]) + 1
+        if start > upto_lsn:
+            return
         items = list(query_all(
             self._dynamodb, TableName=self._tables.log, ConsistentRead=True,
-            KeyConditionExpression="#st = :st AND #l <= :upto",
+            KeyConditionExpression="#st = :st AND #l BETWEEN :start AND :upto",
             FilterExpression="attribute_not_exists(#ttl)", ProjectionExpression="#l, #sp",
             ExpressionAttributeNames={"#st": "stream", "#l": "lsn", "#ttl": LOG_TTL_ATTRIBUTE, "#sp": "spill"},
             ExpressionAttributeValues={":st": {"S": stream_key(index_id, namespace)},
-                                       ":upto": {"N": str(upto_lsn)}}))
+                                       ":start": {"N": str(start)}, ":upto": {"N": str(upto_lsn)}}))
         # Spill objects first: if we die before stamping, the next truncate finds the entries again.
         delete_objects(self._s3, self._bucket, [i["spill"]["S"] for i in items if "spill" in i])
         expires_at = {"N": str(int(time.time()) + TRUNCATE_GRACE_S)}
@@ -198,6 +204,17 @@ class DynamoRequestLog:
             except ClientError as exc:
                 if not condition_failed(exc):  # already deleted (index dropped): nothing to stamp
                     raise
+        try:
+            self._dynamodb.update_item(
+                TableName=self._tables.namespaces,
+                Key={"index_id": {"S": index_id}, "namespace": {"S": namespace}},
+                UpdateExpression="SET truncated_lsn = :upto",
+                ConditionExpression="attribute_exists(index_id) AND "
+                                    "(attribute_not_exists(truncated_lsn) OR truncated_lsn < :upto)",
+                ExpressionAttributeValues={":upto": {"N": str(upto_lsn)}})
+        except ClientError as exc:
+            if not condition_failed(exc):  # a later truncation got further, or the index is gone
+                raise
 
     def namespaces(self, index_id: str) -> list[NamespaceRow]:
         # DynamoDB orders string sort keys by their UTF-8 bytes: bitwise, as the port asks.
