@@ -13,5 +13,5 @@ engine = builder_engine(AwsSettings.from_env())
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     compacted = engine.compact(event["index"], event["namespace"], force=bool(event.get("force", False)))
-    engine.builder.collect_garbage()
+    engine.collect_garbage(event["index"], event["namespace"])
     return {"compacted": compacted}

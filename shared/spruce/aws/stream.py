@@ -31,7 +31,7 @@ def namespaces_in(event: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
 
 
 def build(engine: Spruce, event: dict[str, Any]) -> dict[str, Any]:
-    """Flush (then compact, by policy) every namespace in the batch. A namespace that fails
+    """Flush (then compact, by policy, and collect garbage) every namespace in the batch. A namespace that fails
     is reported with its sequence numbers so Lambda retries from there; the others are done."""
     builder = engine.builder
     if builder is None:
@@ -46,10 +46,10 @@ def build(engine: Spruce, event: dict[str, Any]) -> dict[str, Any]:
         try:
             if builder.flush(cfg, namespace):
                 builder.compact(cfg, namespace)
+            builder.collect_garbage(cfg, namespace)
         except NotFoundError:
             continue
         except Exception:
             log.exception("building %s/%s failed; the batch will be retried", cfg.name, namespace)
             failures += [{"itemIdentifier": seq} for seq in sequence_numbers]
-    builder.collect_garbage()
     return {"batchItemFailures": failures}

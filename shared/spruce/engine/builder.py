@@ -4,11 +4,17 @@ Flush: resolve the tail over the current slabs (the same ``Overlay`` the read pa
 write the live tail records as a new immutable slab, write new tombstone sets for the
 older slabs they shadow, commit the next manifest conditionally, then truncate the log.
 A crash at any point leaves either the old manifest (the log still has every entry) or
-the new one (the log entries are redundant); unreferenced objects are swept later.
+the new one (the log entries are redundant); objects written for a commit that never
+happened are swept later.
 
 Compaction: merge small (L0) slabs, or slabs that lost many rows, into one slab with no
 tombstones; a merged slab of at least ``ann_min_rows`` rows gets an ANN index before the
 manifest that lists it is committed.
+
+Garbage: objects a commit stops referencing are listed in that manifest as retired, and a
+later commit deletes them once ``gc_grace_s`` has passed (readers of older manifests may
+still read them until then). The list lives in the manifest, so collection survives any
+process (a Lambda container, the server) going away.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from spruce.engine.manifest import Manifest, SlabRef
+from spruce.engine.manifest import Manifest, Retired, SlabRef
 from spruce.engine.model import IndexConfig
 from spruce.engine.namespaces import NamespaceCache, namespace_key
 from spruce.engine.records import Record
@@ -53,7 +59,6 @@ class Builder:
         self._cache = cache
         self.settings = settings
         self._first_seen: dict[tuple[str, str], float] = {}
-        self._garbage: list[tuple[float, str, str, str]] = []  # (due, index id, ns key, object name)
         self._ns_locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -73,6 +78,7 @@ class Builder:
             ns_key = namespace_key(namespace)
             replaced: list[str] = []
             slabs: list[SlabRef] = []
+            written: list[str] = []
             if overlay.base_cleared:
                 replaced = [name for ref in manifest.slabs for name in _objects(ref)]
             else:
@@ -83,8 +89,10 @@ class Builder:
                     if new_ref is None:
                         replaced += _objects(ref)
                     else:
-                        if new_ref is not ref and ref.tombstones:
-                            replaced.append(f"tomb-{ref.tombstones}")
+                        if new_ref is not ref:
+                            written.append(f"tomb-{new_ref.tombstones}")
+                            if ref.tombstones:
+                                replaced.append(f"tomb-{ref.tombstones}")
                         slabs.append(new_ref)
             tail = overlay.live(cfg.dimension)
             if tail.ids:
@@ -92,12 +100,13 @@ class Builder:
                 self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(tail.records, tail.lsns,
                                                                                  cfg.dimension))
                 slabs.append(SlabRef(slab_id, len(tail.ids), min(tail.lsns), max(tail.lsns)))
+                written.append(f"slab-{slab_id}")
             nxt = manifest.next(flushed_lsn=overlay.max_lsn, record_count=snap.record_count, slabs=tuple(slabs))
-            if not self._manifests.commit_manifest(cfg.id, namespace, manifest.version, nxt.encode()):
+            if not self._commit(cfg, namespace, manifest, nxt, replaced):
                 log.warning("lost a manifest race on %s/%s; will retry", cfg.name, namespace)
+                self._delete(cfg.id, ns_key, written)  # never referenced: no reader can hold them
                 return False
             self._log.truncate(cfg.id, namespace, overlay.max_lsn)
-            self._retire(cfg.id, ns_key, replaced)
             return True
 
     def _shadow(self, index_id: str, ns_key: str, ref: SlabRef, view: SlabView, shadowed: set[str]) -> SlabRef | None:
@@ -147,10 +156,9 @@ class Builder:
             chosen_ids = {ref.slab_id for ref in chosen}
             kept = [ref for ref in manifest.slabs if ref.slab_id not in chosen_ids]
             nxt = manifest.next(slabs=tuple(kept + [merged]))
-            if not self._manifests.commit_manifest(cfg.id, namespace, manifest.version, nxt.encode()):
-                self._retire(cfg.id, ns_key, [f"slab-{slab_id}"])
+            if not self._commit(cfg, namespace, manifest, nxt, [name for ref in chosen for name in _objects(ref)]):
+                self._delete(cfg.id, ns_key, [f"slab-{slab_id}"])
                 return False
-            self._retire(cfg.id, ns_key, [name for ref in chosen for name in _objects(ref)])
             return True
 
     def _choose(self, manifest: Manifest, force: bool) -> list[SlabRef]:
@@ -166,28 +174,43 @@ class Builder:
 
     # ------------------------------------------------------------------ garbage
 
-    def _retire(self, index_id: str, ns_key: str, objects: list[str]) -> None:
-        due = time.monotonic() + self.settings.gc_grace_s
-        self._garbage += [(due, index_id, ns_key, name) for name in objects]
+    def _commit(self, cfg: IndexConfig, namespace: str, manifest: Manifest, nxt: Manifest,
+                retiring: list[str]) -> bool:
+        """Commit ``nxt`` with ``retiring`` added to its retired objects; objects retired more
+        than the grace period ago are deleted first and leave the list. Deleting before the
+        commit means a crash or a lost race can only delete twice (harmless), never leak."""
+        now = time.time()
+        grace = self.settings.gc_grace_s
+        due = [r.name for r in manifest.retired if r.at + grace <= now]
+        kept = tuple(r for r in manifest.retired if r.at + grace > now)
+        self._delete(cfg.id, namespace_key(namespace), due)
+        nxt = replace(nxt, retired=kept + tuple(Retired(name, now) for name in retiring))
+        return self._manifests.commit_manifest(cfg.id, namespace, manifest.version, nxt.encode())
 
-    def collect_garbage(self, *, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        due = [g for g in self._garbage if g[0] <= now]
-        self._garbage = [g for g in self._garbage if g[0] > now]
-        for _, index_id, ns_key, name in due:
+    def collect_garbage(self, cfg: IndexConfig, namespace: str) -> bool:
+        """Delete the namespace's retired objects whose grace period is over (a commit of its
+        own, for namespaces no flush or compaction touches). True if it committed."""
+        with self.lock(cfg.id, namespace):
+            manifest = self._cache.manifest(cfg.id, namespace)
+            now = time.time()
+            if not any(r.at + self.settings.gc_grace_s <= now for r in manifest.retired):
+                return False
+            return self._commit(cfg, namespace, manifest, manifest.next(), [])
+
+    def _delete(self, index_id: str, ns_key: str, names: list[str]) -> None:
+        for name in names:
             try:
                 self._slabs.delete_object(index_id, ns_key, name)
-            except Exception:  # already gone (index dropped): nothing to collect
+            except Exception:  # already gone (deleted before a lost race, or the index was dropped)
                 log.debug("garbage %s/%s/%s already gone", index_id, ns_key, name)
-        for index_id in {g[1] for g in due}:
-            self._local.forget_slabs(index_id, {n[len("slab-"):] for _, i, _, n in due if i == index_id
-                                                and n.startswith("slab-")})
+        self._local.forget_slabs(index_id, {n[len("slab-"):] for n in names if n.startswith("slab-")})
 
     def sweep_orphans(self, cfg: IndexConfig, namespace: str) -> None:
-        """Delete objects no manifest references (left by a crash between write and commit)."""
+        """Delete objects the manifest neither references nor retired (left by a crash between
+        writing them and committing)."""
         manifest = self._cache.manifest(cfg.id, namespace)
         ns_key = namespace_key(namespace)
-        live = {name for ref in manifest.slabs for name in _objects(ref)}
+        live = {name for ref in manifest.slabs for name in _objects(ref)} | {r.name for r in manifest.retired}
         try:
             stored = self._slabs.list_objects(cfg.id, ns_key)
         except Exception:

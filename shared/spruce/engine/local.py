@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from spruce.engine.builder import Builder, BuilderSettings
@@ -28,6 +29,7 @@ class EmbeddedSpruce(Spruce):
         self._store = store
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._next_collection = 0.0
 
     def maintain_once(self) -> None:
         """One pass of the background worker: flush due namespaces, compact, collect garbage."""
@@ -44,7 +46,12 @@ class EmbeddedSpruce(Spruce):
             if builder.flush(cfg, namespace):
                 builder.flushed(key)
                 builder.compact(cfg, namespace)
-        builder.collect_garbage()
+        now = time.monotonic()
+        if now >= self._next_collection:  # idle namespaces too: every namespace, now and then
+            self._next_collection = now + max(self._require_builder().settings.gc_grace_s, 1.0)
+            for cfg in by_id.values():
+                for row in self._store.namespaces(cfg.id):
+                    builder.collect_garbage(cfg, row.name)
 
     def start(self) -> None:
         """Start the background worker (sweeping orphans left by a crash first)."""

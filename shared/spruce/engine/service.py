@@ -229,6 +229,10 @@ class Spruce:
     def compact(self, index: str, namespace: str, *, force: bool = False) -> bool:
         return self._require_builder().compact(self.describe_index(index), namespace, force=force)
 
+    def collect_garbage(self, index: str, namespace: str) -> bool:
+        """Delete the namespace's retired objects whose grace period is over."""
+        return self._require_builder().collect_garbage(self.describe_index(index), namespace)
+
     def _require_builder(self) -> Builder:
         if self.builder is None:
             raise RuntimeError("this host builds slabs elsewhere (the index builder function)")
