@@ -11,5 +11,5 @@ from spruce.aws.api import api_engine
 from spruce.aws.settings import AwsSettings
 
 settings = AwsSettings.from_env()
-app = create_app(api_engine(settings), public_url=settings.public_url, planes=("control",))
+app = create_app(api_engine(settings, reads_slabs=False), public_url=settings.public_url, planes=("control",))
 handler = Mangum(app, lifespan="off")

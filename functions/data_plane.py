@@ -8,5 +8,5 @@ from spruce.aws.api import api_engine
 from spruce.aws.settings import AwsSettings
 
 settings = AwsSettings.from_env()
-app = create_app(api_engine(settings), public_url=settings.public_url, planes=("data",))
+app = create_app(api_engine(settings, reads_slabs=True), public_url=settings.public_url, planes=("data",))
 handler = Mangum(app, lifespan="off")
