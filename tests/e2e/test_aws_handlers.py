@@ -214,6 +214,25 @@ def test_aws_handlers_answer_like_the_embedded_server(aws_host, tmp_path):
             assert _same(g, w), (step, i, g, w)
 
 
+def test_deleting_an_index_removes_its_data_everywhere(aws_host, moto_server):
+    aws_host.http("POST", "/indexes", {"name": "gone", "dimension": 8, "metric": "cosine", "spec": SERVERLESS})
+    big = [{"id": f"x{i}", "values": [0.5] * 8, "metadata": {"pad": "p" * 30_000}} for i in range(14)]
+    assert aws_host.http("POST", "/data/gone/vectors/upsert", {"namespace": "ns", "vectors": big})[0] == 200
+    aws_host.build()
+    assert aws_host.http("POST", "/data/gone/vectors/upsert", {"namespace": "ns", "vectors": big[:13]})[0] == 200
+    settings = aws_host.m["data_plane"].settings
+    s3, dynamodb = moto_server.client("s3"), moto_server.client("dynamodb")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket).get("Contents", [])]
+    assert any(k.startswith("slabs/") for k in keys) and any(k.startswith("log-spill/") for k in keys)
+
+    status, _, _ = aws_host.http("DELETE", "/indexes/gone")
+    assert status == 202
+    assert s3.list_objects_v2(Bucket=settings.bucket).get("KeyCount", 0) == 0
+    for table in (settings.tables.log, settings.tables.namespaces, settings.tables.manifests):
+        assert dynamodb.scan(TableName=table)["Count"] == 0, table
+    assert aws_host.http("GET", "/indexes/gone")[0] == 404
+
+
 def test_index_host_follows_the_api_gateway_domain(aws_host):
     status, _, model = aws_host.http("POST", "/indexes", {"name": "h", "dimension": 4, "metric": "cosine",
                                                            "spec": SERVERLESS})
