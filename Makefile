@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench bench-sparse clean
+.PHONY: run test test-fast bench bench-sparse bench-handlers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench: $(STAMP)  ## benchmarks (not tests); results go to bench/RESULTS.md
 
 bench-sparse: $(STAMP)  ## sparse query benchmark (50k Zipfian documents); appends to bench/RESULTS.md
 	$(BIN)/python bench/sparse.py
+
+bench-handlers: $(STAMP)  ## Lambda handlers: cold import times, data-plane request overhead; appends to bench/RESULTS.md
+	$(BIN)/python bench/handlers.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache
