@@ -1,24 +1,26 @@
 """API Gateway (HTTP API) Lambda authorizer, simple responses: is ``Api-Key`` a known key?
 
 Keys are looked up by SHA-256 digest (the plaintext is never stored); acceptances are
-cached in the container, and API Gateway caches decisions per key as well.
+cached in the container, and API Gateway caches decisions per key as well. Built from
+boto3 and the standard library only, so its cold start is the shortest of all functions.
 """
 
 from typing import Any
 
-from spruce.api.auth import AcceptedKeys
-from spruce.aws.api import key_catalog
-from spruce.aws.settings import AwsSettings
-from spruce.engine.service import hash_api_key
+from spruce.aws.settings import client
+from spruce.keys import AcceptedKeys, hash_api_key
+from spruce.storage.aws_tables import TableNames
+from spruce.storage.dynamo_catalog import api_key_hash_exists
 
-catalog = key_catalog(AwsSettings.from_env())
+tables = TableNames.from_env()
+dynamodb = client("dynamodb")
 accepted = AcceptedKeys(ttl_s=300.0)
 
 
-def _known(key: str) -> bool:
-    return catalog.has_api_key_hash(hash_api_key(key))
+def known(key: str) -> bool:
+    return api_key_hash_exists(dynamodb, tables, hash_api_key(key))
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, bool]:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    return {"isAuthorized": accepted.check(headers.get("api-key"), _known)}
+    return {"isAuthorized": accepted.check(headers.get("api-key"), known)}

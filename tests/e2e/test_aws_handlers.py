@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from spruce.engine.service import hash_api_key
+from spruce.keys import hash_api_key
+from spruce.storage.dynamo_catalog import DynamoCatalog
 from spruce.storage.aws_tables import TableNames, create_tables
 from tests.api.conftest import KEY, SERVERLESS, api_client
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY, fresh_bucket
@@ -119,7 +120,7 @@ def aws_host(moto_server, monkeypatch, tmp_path):
     for name in HANDLERS:
         sys.modules.pop(f"functions.{name}", None)
     modules = {name: importlib.import_module(f"functions.{name}") for name in HANDLERS}
-    modules["authorizer"].catalog.add_api_key_hash(hash_api_key(KEY))
+    DynamoCatalog(dynamodb, s3, tables, bucket).add_api_key_hash(hash_api_key(KEY))
     arn = dynamodb.describe_table(TableName=tables.log)["Table"]["LatestStreamArn"]
     yield AwsHost(modules, moto_server.client("dynamodbstreams"), arn, executor)
     for name in HANDLERS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -10,38 +9,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spruce.api.errors import error_response
 from spruce.errors import UnauthenticatedError
+from spruce.keys import AcceptedKeys
 
 INVALID_KEY = "Invalid API key."
-
-
-class AcceptedKeys:
-    """Keys the catalog accepted in the last ``ttl_s`` seconds, so hot paths (this middleware,
-    the API Gateway authorizer) skip the lookup. Only acceptances are cached: a key added to
-    the catalog works at once, and a removed key stops working within ``ttl_s``."""
-
-    def __init__(self, *, ttl_s: float = 60.0, max_cached: int = 1024) -> None:
-        self._ttl_s = ttl_s
-        self._max_cached = max_cached
-        self._accepted: dict[str, float] = {}
-
-    def fresh(self, key: str) -> bool:
-        return self._accepted.get(key, 0.0) > time.monotonic()
-
-    def remember(self, key: str) -> None:
-        if len(self._accepted) >= self._max_cached:
-            self._accepted.clear()
-        self._accepted[key] = time.monotonic() + self._ttl_s
-
-    def check(self, key: str | None, authenticate: Callable[[str], bool]) -> bool:
-        """Whether ``key`` is valid, asking ``authenticate`` only on a cache miss."""
-        if not key:
-            return False
-        if self.fresh(key):
-            return True
-        if not authenticate(key):
-            return False
-        self.remember(key)
-        return True
 
 
 class ApiKeyMiddleware:

@@ -1,5 +1,5 @@
-"""Wiring of the API functions (control plane, data plane, authorizer): DynamoDB for the
-catalog, log and manifests, executors for slab reads, S3 only to drop an index's slabs."""
+"""Wiring of the API functions (control plane, data plane): DynamoDB for the catalog, log
+and manifests, executors for slab reads, S3 for spilled payloads and to drop an index's slabs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from spruce.aws.settings import AwsSettings, client
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.base import SlabAccess, SlabReader
 from spruce.engine.manifest import Manifest
-from spruce.engine.remote import RemoteSlabs
+from spruce.engine.remote import DEFAULT_GROUP_ROWS, RemoteSlabs
 from spruce.engine.service import Spruce
 from spruce.storage.dynamo_catalog import DynamoCatalog, DynamoManifestStore
 from spruce.storage.dynamo_log import DynamoRequestLog
@@ -38,14 +38,9 @@ def api_engine(settings: AwsSettings, *, reads_slabs: bool) -> Spruce:
     if reads_slabs:
         if not settings.executor_function:
             raise RuntimeError("SPRUCE_EXECUTOR_FUNCTION is not set: the data plane reads slabs through it")
-        slabs = RemoteSlabs(LambdaInvoker(client("lambda"), settings.executor_function),
-                            group_rows=settings.group_rows)
+        invoke = LambdaInvoker(client("lambda"), settings.executor_function)
+        slabs = RemoteSlabs(invoke, group_rows=settings.group_rows or DEFAULT_GROUP_ROWS)
     log = DynamoRequestLog(dynamodb, s3, settings.tables, settings.bucket)
     cache = NamespaceCache(log, DynamoManifestStore(dynamodb, settings.tables), slabs)
     return Spruce(catalog=DynamoCatalog(dynamodb, s3, settings.tables, settings.bucket), log_store=log,
                   cache=cache, drop_slabs=S3Prefixes(s3, settings.bucket).drop_index)
-
-
-def key_catalog(settings: AwsSettings) -> DynamoCatalog:
-    """The catalog alone (the authorizer only checks key hashes)."""
-    return DynamoCatalog(client("dynamodb"), client("s3"), settings.tables, settings.bucket)

@@ -8,7 +8,6 @@ from functools import cache
 
 from botocore.config import Config
 
-from spruce.engine.remote import DEFAULT_GROUP_ROWS
 from spruce.storage.aws_tables import TableNames
 
 #: Standard retry mode with keep-alive: clients live as long as the container.
@@ -22,7 +21,7 @@ class AwsSettings:
     bucket: str
     executor_function: str | None  # the query-executor Lambda (API functions only)
     public_url: str | None  # None: index hosts follow the request's Host
-    group_rows: int  # rows per executor group (see engine.remote)
+    group_rows: int | None  # rows per executor group (None: engine.remote's default)
     efs_root: str  # the executors' slab cache mount
     efs_max_bytes: int
 
@@ -34,7 +33,7 @@ class AwsSettings:
             bucket=env["SPRUCE_BUCKET"],
             executor_function=env.get("SPRUCE_EXECUTOR_FUNCTION"),
             public_url=env.get("SPRUCE_PUBLIC_URL") or None,
-            group_rows=int(env.get("SPRUCE_EXECUTOR_GROUP_ROWS", DEFAULT_GROUP_ROWS)),
+            group_rows=int(env["SPRUCE_EXECUTOR_GROUP_ROWS"]) if env.get("SPRUCE_EXECUTOR_GROUP_ROWS") else None,
             efs_root=env.get("SPRUCE_EFS_ROOT", "/mnt/slabs"),
             efs_max_bytes=int(env.get("SPRUCE_EFS_MAX_BYTES", 200 * 2**30)),
         )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 from bisect import bisect_right
@@ -23,6 +22,7 @@ from spruce.engine.records import (
 )
 from spruce.engine.snapshot import Snapshot
 from spruce.errors import AlreadyExistsError, ForbiddenError, InvalidArgumentError, NotFoundError
+from spruce.keys import hash_api_key
 from spruce.storage.ports import Catalog, NamespaceRow, RequestLog
 
 if TYPE_CHECKING:  # the builder (and LanceDB) exist only on hosts that build slabs in-process
@@ -33,10 +33,6 @@ log = logging.getLogger("spruce.engine")
 DELETION_PROTECTED = (
     "Deletion protection is enabled for this index. Disable deletion protection before retrying."
 )
-
-
-def hash_api_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 class Spruce:

@@ -57,6 +57,12 @@ class DynamoManifestStore:
         return True
 
 
+def api_key_hash_exists(dynamodb: BaseClient, tables: TableNames, key_hash: str) -> bool:
+    """The authorizer's one question (it needs no other catalog operation, nor S3)."""
+    return "Item" in dynamodb.get_item(TableName=tables.catalog, Key=_api_key_key(key_hash), ConsistentRead=True,
+                                       ProjectionExpression="pk")
+
+
 class DynamoCatalog:
     """Indexes and API-key hashes in the ``catalog`` table; ``delete_index`` also clears the
     index's namespaces, manifests, log items and log spill objects."""
@@ -126,5 +132,4 @@ class DynamoCatalog:
             ExpressionAttributeValues={":now": {"N": str(time.time())}})
 
     def has_api_key_hash(self, key_hash: str) -> bool:
-        return "Item" in self._dynamodb.get_item(TableName=self._tables.catalog, Key=_api_key_key(key_hash),
-                                                 ConsistentRead=True, ProjectionExpression="pk")
+        return api_key_hash_exists(self._dynamodb, self._tables, key_hash)
