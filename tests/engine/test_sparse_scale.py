@@ -12,7 +12,7 @@ from spruce.engine.builder import BuilderSettings
 from spruce.engine.local import open_local
 from spruce.engine.model import QuerySpec
 from spruce.engine.records import Record, SparseVector
-from tests.engine.conftest import make_index
+from tests.engine.conftest import executor_engine, make_index
 from tests.sparse_data import zipf_corpus, zipf_queries
 
 NS = "docs"
@@ -61,8 +61,13 @@ def test_sparse_top10_equals_brute_force_on_50k_docs_before_and_after_compaction
     assert_same_top(engine, oracle, queries)
 
 
-def test_hybrid_queries_on_an_ann_indexed_slab_find_the_brute_force_top10(tmp_path):
-    engine = open_local(tmp_path / "data", settings=BuilderSettings(gc_grace_s=0.0, ann_min_rows=2_000), start=False)
+@pytest.mark.parametrize("host", ["embedded", "executors"])
+def test_hybrid_queries_on_an_ann_indexed_slab_find_the_brute_force_top10(tmp_path, host):
+    settings = BuilderSettings(gc_grace_s=0.0, ann_min_rows=2_000)
+    if host == "embedded":
+        engine = open_local(tmp_path / "data", settings=settings, start=False)
+    else:
+        engine = executor_engine(tmp_path / "data", settings)
     try:
         dim, n = 32, 4_000
         make_index(engine, dimension=dim, metric="dotproduct")
