@@ -1,0 +1,1 @@
+"""The Spruce CDK app: constructs that only compose (see ``infra/README.md``)."""

@@ -1,0 +1,50 @@
+"""The Spruce stack: composes the constructs; every property comes from ``SpruceConfig``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from infra.api import AdminKey, Api
+from infra.config import SpruceConfig
+from infra.observability import Observability
+from infra.packaging import Packaging
+from infra.planes import Planes
+from infra.query import Query
+from infra.storage import Storage
+from infra.workflows import Workflows
+
+
+class SpruceStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: SpruceConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id, description=f"Spruce ({config.stage}): a vector database speaking the Pinecone "
+                                                "REST API", **kwargs)
+        Tags.of(self).add("spruce:stage", config.stage)
+        self.config = config
+        self.packaging = Packaging(self, "Packaging")
+        self.storage = Storage(self, "Storage", retain_data=config.retain_data)
+        self.query = Query(self, "Query", config=config, packaging=self.packaging, storage=self.storage)
+        self.planes = Planes(self, "Planes", config=config, packaging=self.packaging, storage=self.storage,
+                             executor=self.query.executor)
+        self.api = Api(self, "Api", config=config, planes=self.planes)
+        self.admin_key = AdminKey(self, "AdminKey", config=config, packaging=self.packaging, storage=self.storage)
+        self.workflows = Workflows(self, "Workflows", config=config, packaging=self.packaging, storage=self.storage,
+                                   query=self.query)
+        self.observability = Observability(
+            self, "Observability",
+            functions={"ControlPlane": self.planes.control_plane, "DataPlane": self.planes.data_plane,
+                       "Authorizer": self.planes.authorizer, "Executor": self.query.executor,
+                       "Builder": self.query.builder, **self.workflows.task_functions},
+            builder=self.query.builder, builder_dlq=self.query.builder_dlq, builder_lag_s=config.builder_lag_alarm_s,
+            state_machines=self.workflows.state_machines, api=self.api.http_api, alarm_email=config.alarm_email)
+
+        CfnOutput(self, "ApiUrl", value=self.api.url,
+                  description="The SDK's host: Pinecone(api_key=..., host=<this>)")
+        CfnOutput(self, "AdminApiKeySecret", value=self.admin_key.secret_name,
+                  description="Secrets Manager secret holding the first API key")
+        CfnOutput(self, "CompactionStateMachine", value=self.workflows.compaction.state_machine_arn,
+                  description='Start with {"index": ..., "namespaces": [...], "force": false}')
+        CfnOutput(self, "DataBucket", value=self.storage.bucket.bucket_name)
+        CfnOutput(self, "AlarmTopic", value=self.observability.topic.topic_arn)

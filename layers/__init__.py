@@ -1,0 +1,1 @@
+"""Packaging of the Lambda functions (``build.py``); a package so the CDK app can import it."""
