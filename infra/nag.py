@@ -37,8 +37,8 @@ def acknowledgments(root: IConstruct) -> list[tuple[str, str, str]]:
     found = []
     for node in root.node.find_all():
         for entry in node.node.metadata:
-            if entry.get("type") == ACKNOWLEDGED:
-                for rule_id, reason in dict(entry.get("data") or {}).items():
+            if entry.type == ACKNOWLEDGED:
+                for rule_id, reason in dict(entry.data or {}).items():
                     found.append((node.node.path, rule_id, reason))
     return found
 
