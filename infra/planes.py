@@ -1,7 +1,7 @@
 """Planes: the API functions (control plane, data plane, authorizer) with exactly the access
 each one's code uses. They run outside the VPC (see ``infra/README.md``): they reach DynamoDB, S3
-and the query executor (``lambda:InvokeFunction``) over AWS's public endpoints with TLS, so the
-VPC needs neither a NAT gateway nor a Lambda interface endpoint.
+and, for the data plane, the query executor (``lambda:InvokeFunction``) over AWS's public
+endpoints with TLS, so the VPC needs neither a NAT gateway nor a Lambda interface endpoint.
 """
 
 from __future__ import annotations
@@ -25,36 +25,35 @@ class Planes(Construct):
     def __init__(self, scope: Construct, id: str, *, config: SpruceConfig, packaging: Packaging, storage: Storage,
                  executor: lambda_.IFunction) -> None:
         super().__init__(scope, id)
-        api_env = {**storage.environment, "SPRUCE_EXECUTOR_FUNCTION": executor.function_name}
-
         # Indexes, keys; delete_index also clears the index's log, manifests, slabs and spills.
+        # It never reads slabs, so it neither knows nor may invoke the executor.
         self.control_plane = zip_function(
             self, "ControlPlane", packaging=packaging, handler="functions.control_plane.handler",
             description="Spruce control plane (indexes): FastAPI via Mangum", memory_mb=config.control_plane_memory_mb,
-            timeout=API_TIMEOUT, environment=api_env, log_days=config.log_retention_days)
+            timeout=API_TIMEOUT, environment=storage.environment, log_days=config.log_retention_days)
         storage.grant_tables(self.control_plane, read_write=("catalog", "namespaces", "manifests", "log"))
         storage.grant_objects(self.control_plane, SLAB_PREFIX, *S3_DELETE)
         storage.grant_objects(self.control_plane, SPILL_PREFIX, *S3_DELETE)
         storage.grant_list(self.control_plane)
-        grant_invoke(executor, self.control_plane)
 
         # /data/{index}/...: appends to the log (LSN counter on namespaces), spills big payloads,
         # merges the log tail with the executors' answers.
         self.data_plane = zip_function(
             self, "DataPlane", packaging=packaging, handler="functions.data_plane.handler",
             description="Spruce data plane router (/data/{index}/...): FastAPI via Mangum",
-            memory_mb=config.data_plane_memory_mb, timeout=API_TIMEOUT, environment=api_env,
+            memory_mb=config.data_plane_memory_mb, timeout=API_TIMEOUT,
+            environment={**storage.environment, "SPRUCE_EXECUTOR_FUNCTION": executor.function_name},
             log_days=config.log_retention_days)
         storage.grant_tables(self.data_plane, read=("catalog", "manifests"), read_write=("namespaces", "log"))
         storage.grant_objects(self.data_plane, SPILL_PREFIX, *S3_READ_WRITE)
         storage.grant_list(self.data_plane)
         grant_invoke(executor, self.data_plane)
 
-        # Is the Api-Key header a known key (by digest)? Catalog reads only.
+        # Is the Api-Key header a known key (by digest)? Catalog reads only; needs only table names.
         self.authorizer = zip_function(
             self, "Authorizer", packaging=packaging, handler="functions.authorizer.handler",
             description="Spruce HTTP API authorizer (Api-Key header, simple responses)",
-            memory_mb=config.authorizer_memory_mb, timeout=Duration.seconds(10), environment=storage.environment,
+            memory_mb=config.authorizer_memory_mb, timeout=Duration.seconds(10), environment=storage.names.env(),
             log_days=config.log_retention_days)
         storage.grant_tables(self.authorizer, read=("catalog",))
 

@@ -54,7 +54,7 @@ class Storage(Construct):
                                 log=self.tables["log"].table_name)
 
         self.access_logs = s3.Bucket(
-            self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
             removal_policy=removal, auto_delete_objects=not retain_data)
@@ -66,18 +66,13 @@ class Storage(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs, server_access_logs_prefix="data/",
-            # Objects are immutable and deleted on purpose (collected slabs, truncated spills):
-            # versioning would only keep garbage. Lifecycle rules clean what deletion leaves behind.
+            # Objects are immutable and deleted on purpose (collected slabs, truncated spills), so
+            # versioning would only keep garbage; no expiry either: a spill lives as long as its log
+            # entry is unflushed. The one lifecycle rule cleans up after interrupted uploads.
             lifecycle_rules=[
                 s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
             removal_policy=removal, auto_delete_objects=not retain_data)
-        if not retain_data:
-            acknowledge(self, "AwsSolutions-IAM4",
-                        "CDK's auto-delete-objects provider (retainData=false only) uses the basic execution role.",
-                        applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])
-            acknowledge(self, "AwsSolutions-L1",
-                        "CDK's auto-delete-objects provider (retainData=false only) pins its own Node.js runtime.")
 
     @property
     def environment(self) -> dict[str, str]:

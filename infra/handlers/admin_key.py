@@ -32,12 +32,14 @@ def handler(event: dict[str, Any], context: Any = None) -> None:
 
 
 def register(secret_arn: str) -> None:
-    from spruce.aws.api import key_catalog
     from spruce.aws.settings import AwsSettings, client
-    from spruce.engine.service import hash_api_key
+    from spruce.keys import hash_api_key
+    from spruce.storage.dynamo_catalog import DynamoCatalog
 
+    settings = AwsSettings.from_env()
     plaintext = client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"].strip()
-    key_catalog(AwsSettings.from_env()).add_api_key_hash(hash_api_key(plaintext))
+    catalog = DynamoCatalog(client("dynamodb"), client("s3"), settings.tables, settings.bucket)
+    catalog.add_api_key_hash(hash_api_key(plaintext))
 
 
 def respond(event: dict[str, Any], status: str, reason: str) -> None:

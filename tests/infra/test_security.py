@@ -125,12 +125,12 @@ def test_each_function_gets_exactly_the_storage_it_uses(synth: Synth):
         assert _s3_access(synth, function) == s3_access, name
 
 
-def test_only_the_api_functions_invoke_the_executor(synth: Synth):
+def test_only_the_data_plane_invokes_the_executor(synth: Synth):
     executor = {"Fn::GetAtt": [synth.logical_id(synth.stack.query.executor), "Arn"]}
     invokers = {owner for owner, st in _statements(synth)
                 if "lambda:InvokeFunction" in _as_list(st["Action"]) and executor in _as_list(st["Resource"])}
     planes = synth.stack.planes
-    roles = {synth.stack.resolve(f.role.role_name)["Ref"] for f in (planes.control_plane, planes.data_plane)}
+    roles = {synth.stack.resolve(planes.data_plane.role.role_name)["Ref"]}
     assert {r["Ref"] for o in invokers for r in synth.data["Resources"][o]["Properties"]["Roles"]} == roles
     for owner in invokers:
         for st in synth.data["Resources"][owner]["Properties"]["PolicyDocument"]["Statement"]:
