@@ -5,6 +5,7 @@ Stack properties come from context (``cdk.json``, or ``-c spruce:stage=prod`` et
 ``infra/config.py``). Synthesis needs only node; deploying builds the worker image (Docker).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,5 +15,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "shared")]  # infra/, layers/ and spruce (
 from infra.app import build_app  # noqa: E402
 
 if __name__ == "__main__":
-    app, _ = build_app()
+    # Under the CDK CLI, CDK_OUTDIR says where; run directly, write ./cdk.out as the CLI would.
+    app, _ = build_app(outdir=None if os.environ.get("CDK_OUTDIR") else str(ROOT / "cdk.out"))
     app.synth()

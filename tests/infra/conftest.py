@@ -1,6 +1,7 @@
 """Synthesise the stack once for the whole ``tests/infra`` run (offline: no Docker, no AWS
 account, no network; bundling is skipped, so pip never runs) with cdk-nag's AwsSolutions checks
-as a validation plugin. Every module imports ``aws_cdk`` through ``pytest.importorskip``."""
+as a validation plugin. Modules start with ``require_cdk()``: without node or the ``cdk`` extra
+they are skipped, not failed."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ def _silence_node_eol_banner() -> None:
             os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = match.group(1)
 
 
+def require_cdk():
+    """Skip the calling module unless the CDK can run here (node on PATH, aws_cdk importable).
+    Checks node first: importing aws_cdk starts node, and fails otherwise."""
+    if shutil.which("node") is None:
+        pytest.skip("the CDK needs node on PATH", allow_module_level=True)
+    _silence_node_eol_banner()
+    return pytest.importorskip("aws_cdk")
+
+
 def cdk_context(**overrides: Any) -> dict[str, Any]:
     """``cdk.json``'s context (what ``cdk synth`` uses), bundling skipped, plus ``overrides``."""
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -51,10 +61,7 @@ class Synth:
 
 
 def synthesize(outdir: Path, **overrides: Any) -> Synth:
-    if shutil.which("node") is None:
-        pytest.skip("the CDK needs node on PATH")
-    _silence_node_eol_banner()
-    pytest.importorskip("aws_cdk")
+    require_cdk()
     pytest.importorskip("cdk_nag")
     from aws_cdk.assertions import Template
 

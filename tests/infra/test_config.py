@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("aws_cdk")
+from tests.infra.conftest import Synth, require_cdk, synthesize
+
+require_cdk()
 
 from infra.config import SpruceConfig  # noqa: E402
-from tests.infra.conftest import Synth, synthesize  # noqa: E402
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
 

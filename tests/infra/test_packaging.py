@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("aws_cdk")
+from tests.infra.conftest import ROOT, Synth, require_cdk
+
+require_cdk()
 
 from layers import build  # noqa: E402
-from tests.infra.conftest import ROOT, Synth  # noqa: E402
 
 
 def _pins(path: Path) -> dict[str, str]:

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-pytest.importorskip("aws_cdk")
+from tests.infra.conftest import Synth, require_cdk
+
+require_cdk()
 
 from infra.nag import MIN_REASON, acknowledgments  # noqa: E402
-from tests.infra.conftest import Synth  # noqa: E402
 
 #: Services that hold or move Spruce's data: no ``*`` action and no ``*`` resource on them.
 DATA_SERVICES = ("dynamodb:", "s3:", "lambda:Invoke", "elasticfilesystem:")

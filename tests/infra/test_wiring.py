@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-pytest.importorskip("aws_cdk")
+from tests.infra.conftest import Synth, require_cdk
+
+require_cdk()
 
 from aws_cdk.assertions import Match  # noqa: E402
 
 from spruce.storage.aws_tables import KEY_SCHEMAS, LOG_TTL_ATTRIBUTE  # noqa: E402
-from tests.infra.conftest import Synth  # noqa: E402
 
 
 def _ref(synth: Synth, construct) -> dict:
