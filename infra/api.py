@@ -91,8 +91,8 @@ class Api(Construct):
             access_log_settings=_AccessLogSettings(apigw.LogGroupLogDestination(self.access_logs),
                                                    apigw_v1.AccessLogFormat.custom(ACCESS_LOG_FORMAT)),
             domain_mapping=domain_mapping)
-        #: What the SDK's ``host`` is set to (index hosts are ``<url>data/<index>``).
-        self.url = f"https://{config.domain_name}/" if config.domain_name else self.stage.url
+        #: What the SDK's ``host`` is set to (index hosts are ``<url>/data/<index>``); no trailing slash.
+        self.url = f"https://{config.domain_name}" if config.domain_name else self.http_api.api_endpoint
 
 
 
@@ -102,10 +102,10 @@ class AdminKey(Construct):
     def __init__(self, scope: Construct, id: str, *, config: SpruceConfig, packaging: Packaging,
                  storage: Storage) -> None:
         super().__init__(scope, id)
-        self.secret_name = f"spruce/{config.stage}/admin-api-key"
+        # A generated name: a deleted secret's name stays reserved for its recovery window, which
+        # would block redeploying the same stage after a teardown.
         self.secret = secretsmanager.Secret(
-            self, "Secret", secret_name=self.secret_name,
-            description=f"Spruce ({config.stage}) first API key (send it as the Api-Key header)",
+            self, "Secret", description=f"Spruce ({config.stage}) first API key (send it as the Api-Key header)",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, include_space=False, password_length=48))
         acknowledge(self.secret, "AwsSolutions-SMG4",

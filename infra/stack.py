@@ -42,8 +42,9 @@ class SpruceStack(Stack):
 
         CfnOutput(self, "ApiUrl", value=self.api.url,
                   description="The SDK's host: Pinecone(api_key=..., host=<this>)")
-        CfnOutput(self, "AdminApiKeySecret", value=self.admin_key.secret_name,
-                  description="Secrets Manager secret holding the first API key")
+        CfnOutput(self, "AdminApiKeySecretArn", value=self.admin_key.secret.secret_arn,
+                  description="Secrets Manager secret holding the first API key (aws secretsmanager "
+                              "get-secret-value --secret-id <this> --query SecretString --output text)")
         CfnOutput(self, "CompactionStateMachine", value=self.workflows.compaction.state_machine_arn,
                   description='Start with {"index": ..., "namespaces": [...], "force": false}')
         CfnOutput(self, "DataBucket", value=self.storage.bucket.bucket_name)

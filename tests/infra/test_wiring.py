@@ -154,10 +154,11 @@ def test_stage_throttles_and_writes_access_logs(synth: Synth):
 
 def test_outputs_name_the_api_url_and_the_first_key(synth: Synth):
     outputs = synth.data["Outputs"]
-    assert "execute-api" in json.dumps(outputs["ApiUrl"]["Value"])
-    assert outputs["AdminApiKeySecret"]["Value"] == "spruce/dev/admin-api-key"
+    # https://<api id>.execute-api.<region>.amazonaws.com, no trailing slash (the SDK appends paths)
+    assert outputs["ApiUrl"]["Value"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.api.http_api), "ApiEndpoint"]}
+    assert outputs["AdminApiKeySecretArn"]["Value"] == _ref(synth, synth.stack.admin_key.secret)
     synth.template.has_resource_properties("AWS::SecretsManager::Secret", {
-        "Name": "spruce/dev/admin-api-key", "GenerateSecretString": Match.object_like({"ExcludePunctuation": True})})
+        "GenerateSecretString": Match.object_like({"ExcludePunctuation": True, "PasswordLength": 48})})
     synth.template.has_resource_properties("Custom::SpruceAdminApiKey", {
         "ServiceToken": _arn(synth, synth.stack.admin_key.registrar),
         "SecretArn": _ref(synth, synth.stack.admin_key.secret)})
