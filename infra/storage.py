@@ -64,13 +64,15 @@ class Storage(Construct):
             self, "Data",
             # SSE-S3: the request log writes spills with ServerSideEncryption=AES256.
             encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs, server_access_logs_prefix="data/",
             # Objects are immutable and deleted on purpose (collected slabs, truncated spills), so
             # versioning would only keep garbage; no expiry either: a spill lives as long as its log
             # entry is unflushed. The one lifecycle rule cleans up after interrupted uploads.
             lifecycle_rules=[
-                s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
+                s3.LifecycleRule(id="abort-incomplete-uploads",
+                                 abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
             removal_policy=removal, auto_delete_objects=not retain_data)
 
@@ -81,7 +83,8 @@ class Storage(Construct):
 
     # -- grants -------------------------------------------------------------------------------
 
-    def grant_tables(self, grantee: iam.IGrantable, *, read: Iterable[str] = (), read_write: Iterable[str] = ()) -> None:
+    def grant_tables(self, grantee: iam.IGrantable, *, read: Iterable[str] = (),
+                     read_write: Iterable[str] = ()) -> None:
         for role in read:
             self.tables[role].grant_read_data(grantee)
         for role in read_write:

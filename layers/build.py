@@ -20,7 +20,6 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys

@@ -58,7 +58,8 @@ def responses(monkeypatch):
 
 def _event(kind: str, secret_arn: str) -> dict:
     return {"RequestType": kind, "ResponseURL": "https://cloudformation/response", "StackId": "stack",
-            "RequestId": "request", "LogicalResourceId": "Registration", "ResourceProperties": {"SecretArn": secret_arn}}
+            "RequestId": "request", "LogicalResourceId": "Registration",
+            "ResourceProperties": {"SecretArn": secret_arn}}
 
 
 def test_create_registers_the_digest_of_the_secret(aws, responses):

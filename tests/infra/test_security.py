@@ -18,6 +18,7 @@ DATA_SERVICES = ("dynamodb:", "s3:", "lambda:Invoke", "elasticfilesystem:")
 #: service authorization reference lists no resource type for it), returns stream ARNs only, and
 #: the Lambda event source mapping of the builder requires it. CDK's stream grant adds it.
 RESOURCE_STAR_ALLOWED = {"dynamodb:ListStreams"}
+READ_WRITE = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
 
 
 def _as_list(value) -> list:
@@ -110,15 +111,13 @@ def test_each_function_gets_exactly_the_storage_it_uses(synth: Synth):
                                  {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:DeleteObject"},
                                   "log-spill/*": {"s3:DeleteObject"}}),
         s.planes.data_plane: ({catalog, namespaces, manifests, log}, {namespaces, log},
-                              {"bucket": {"s3:ListBucket"},
-                               "log-spill/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}}),
+                              {"bucket": {"s3:ListBucket"}, "log-spill/*": READ_WRITE}),
         s.planes.authorizer: ({catalog}, set(), {}),
         s.query.executor: (set(), set(), {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:GetObject"}}),
     }
     writer = ({catalog, namespaces, manifests, log}, {namespaces, manifests, log},
               {"bucket": {"s3:ListBucket"},
-               "slabs/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
-               "log-spill/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}})
+               "slabs/*": READ_WRITE, "log-spill/*": READ_WRITE})
     expected[s.query.builder] = expected[task] = writer
     for function, (read, written, s3_access) in expected.items():
         name = function.node.path

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.infra.conftest import Synth, require_cdk
 
 require_cdk()
@@ -38,7 +36,8 @@ def test_tables_follow_the_adapters_key_schemas(synth: Synth):
     assert len(tables) == len(KEY_SCHEMAS) == 4
     for role, ((pk, pk_type), (sk, sk_type)) in KEY_SCHEMAS.items():
         props = synth.data["Resources"][synth.logical_id(synth.stack.storage.tables[role])]["Properties"]
-        assert props["KeySchema"] == [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}]
+        assert props["KeySchema"] == [{"AttributeName": pk, "KeyType": "HASH"},
+                                      {"AttributeName": sk, "KeyType": "RANGE"}]
         assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
             [{"AttributeName": pk, "AttributeType": pk_type}, {"AttributeName": sk, "AttributeType": sk_type}],
             key=lambda a: a["AttributeName"])
@@ -61,7 +60,8 @@ def test_tables_and_bucket_are_retained_by_default(synth: Synth):
 
 def test_every_function_reads_the_storage_names_it_needs(synth: Synth):
     storage = synth.stack.storage
-    expected = {"SPRUCE_CATALOG_TABLE": storage.tables["catalog"], "SPRUCE_NAMESPACES_TABLE": storage.tables["namespaces"],
+    expected = {"SPRUCE_CATALOG_TABLE": storage.tables["catalog"],
+                "SPRUCE_NAMESPACES_TABLE": storage.tables["namespaces"],
                 "SPRUCE_MANIFESTS_TABLE": storage.tables["manifests"], "SPRUCE_LOG_TABLE": storage.tables["log"],
                 "SPRUCE_BUCKET": storage.bucket}
     for name, function in _functions(synth).items():
@@ -118,9 +118,11 @@ def test_every_function_logs_to_its_own_group_with_retention(synth: Synth):
 
 
 def test_routes_go_to_the_right_planes_and_all_carry_the_authorizer(synth: Synth):
-    integrations = {k: r["Properties"]["IntegrationUri"] for k, r in synth.resources("AWS::ApiGatewayV2::Integration").items()}
+    integrations = {k: r["Properties"]["IntegrationUri"]
+                    for k, r in synth.resources("AWS::ApiGatewayV2::Integration").items()}
     (authorizer_logical, authorizer), = synth.resources("AWS::ApiGatewayV2::Authorizer").items()
-    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in synth.resources("AWS::ApiGatewayV2::Route").values()}
+    routes = {r["Properties"]["RouteKey"]: r["Properties"]
+              for r in synth.resources("AWS::ApiGatewayV2::Route").values()}
     assert set(routes) == {"$default", "ANY /data/{proxy+}"}
     targets = {"$default": synth.stack.planes.control_plane, "ANY /data/{proxy+}": synth.stack.planes.data_plane}
     for key, route in routes.items():
@@ -198,7 +200,8 @@ def test_executors_mount_the_efs_access_point(synth: Synth):
     synth.template.has_resource_properties("AWS::EFS::AccessPoint", {
         "FileSystemId": _ref(synth, query.file_system),
         "PosixUser": {"Uid": "1000", "Gid": "1000"},
-        "RootDirectory": {"Path": "/slabs", "CreationInfo": {"OwnerUid": "1000", "OwnerGid": "1000", "Permissions": "750"}}})
+        "RootDirectory": {"Path": "/slabs",
+                          "CreationInfo": {"OwnerUid": "1000", "OwnerGid": "1000", "Permissions": "750"}}})
     synth.template.resource_count_is("AWS::EFS::MountTarget", 2)
     # NFS from the workers' security group into the file system's.
     workers = {"Fn::GetAtt": [synth.logical_id(query.workers_sg), "GroupId"]}
@@ -241,7 +244,8 @@ def test_compaction_maps_the_task_function_over_namespaces_with_retries_and_catc
     task = each["ItemProcessor"]["States"]["CompactNamespace"]
     assert task["Type"] == "Task" and task["Parameters"] == {"index.$": "$.index", "namespace.$": "$.namespace",
                                                             "force.$": "$.force"}
-    assert {e for r in task["Retry"] for e in r["ErrorEquals"]} >= {"Lambda.TooManyRequestsException", "States.TaskFailed"}
+    retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+    assert retried >= {"Lambda.TooManyRequestsException", "States.TaskFailed"}
     assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NamespaceFailed"}]
     assert definition["States"]["CompactionIncomplete"]["Type"] == "Fail"
     props = synth.data["Resources"][synth.logical_id(workflows.compaction)]["Properties"]
