@@ -5,7 +5,7 @@ Log retention is set where each log group is made (``infra/lambdas.py``)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -30,6 +30,11 @@ class Observability(Construct):
                       description="Spruce alarm topic (CloudWatch alarms publish to it)")
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True, display_name="Spruce alarms")
+        # The topic policy replaces SNS's default one, so say who publishes: this account's alarms.
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="AlarmsPublish", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"], resources=[self.topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}))
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}

@@ -277,3 +277,6 @@ def test_alarms_cover_errors_throttles_builder_lag_and_workflows(synth: Synth):
     assert lag["Statistic"] == "Maximum" and lag["Threshold"] == 300_000
     assert any(a["Properties"]["MetricName"] == "ExecutionsFailed" for a in alarms)
     assert all(a["Properties"]["AlarmActions"] == [topic] for a in alarms)
+    (policy,) = synth.resources("AWS::SNS::TopicPolicy").values()
+    assert any(s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+               and s["Action"] == "sns:Publish" for s in policy["Properties"]["PolicyDocument"]["Statement"])
