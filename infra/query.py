@@ -108,7 +108,6 @@ class Query(Construct):
             max_record_age=Duration.hours(6), on_failure=sources.SqsDlq(self.builder_dlq),
             filters=[lambda_.FilterCriteria.filter({"eventName": lambda_.FilterRule.is_equal("INSERT")})]))
 
-
     def _mount(self) -> lambda_.FileSystem:
         """``FileSystem.from_efs_access_point`` with its grant narrowed: CDK allows ClientMount on
         ``*`` (conditioned on the access point); here both actions name the file system."""
