@@ -10,12 +10,12 @@ HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench bench-sparse bench-handlers clean
+.PHONY: run test test-fast bench bench-sparse bench-handlers synth layers deploy destroy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[aws,test,sdk7,bench]'
+	$(BIN)/pip install --quiet -e '.[aws,test,sdk7,bench,cdk]'
 	touch $(STAMP)
 
 $(LATEST_STAMP): pyproject.toml
@@ -43,5 +43,23 @@ bench-sparse: $(STAMP)  ## sparse query benchmark (50k Zipfian documents); appen
 bench-handlers: $(STAMP)  ## Lambda handlers: cold import times, data-plane request overhead; appends to bench/RESULTS.md
 	$(BIN)/python bench/handlers.py
 
+# --- CDK (issue 5): synth needs neither an AWS account nor Docker ---
+CDK ?= npx --yes aws-cdk@2.1148.1
+CDK_ARGS ?=
+NODE_MAJOR := $(shell node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=$(NODE_MAJOR)
+
+synth: $(STAMP)  ## CloudFormation template + assets in cdk.out/, cdk-nag checked (no AWS account, no Docker)
+	$(CDK_ENV) $(BIN)/python app.py
+
+layers: $(STAMP)  ## build the API functions' dependency layer by hand into layers/build/ and print its size
+	$(BIN)/python layers/build.py api layers/build/api
+
+deploy: $(STAMP)  ## cdk deploy (AWS credentials; Docker or CDK_DOCKER=finch for the worker image)
+	$(CDK_ENV) $(CDK) deploy $(CDK_ARGS)
+
+destroy: $(STAMP)  ## cdk destroy (tables, buckets and EFS are retained unless spruce:retainData=false)
+	$(CDK_ENV) $(CDK) destroy $(CDK_ARGS)
+
 clean:
-	rm -rf $(VENV) $(LATEST) .pytest_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache cdk.out
