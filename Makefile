@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 $(LATEST_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/pip install --quiet --upgrade pip
-	$(LATEST)/bin/pip install --quiet -e '.[test,sdk-latest]'
+	$(LATEST)/bin/pip install --quiet -e '.[aws,test,sdk-latest]'
 	touch $(LATEST_STAMP)
 
 run: $(STAMP)  ## embedded server, data kept in $(DATA_DIR)

@@ -7,125 +7,19 @@ The same requests go to the embedded server; every answer must be identical.
 
 from __future__ import annotations
 
-import base64
-import importlib
-import io
-import json
-import sys
-import uuid
 from typing import Any
 
 import numpy as np
 import pytest
 
-from spruce.keys import hash_api_key
-from spruce.storage.dynamo_catalog import DynamoCatalog
-from spruce.storage.aws_tables import TableNames, create_tables
 from tests.api.conftest import KEY, SERVERLESS, api_client
-from tests.aws import ACCESS_KEY, REGION, SECRET_KEY, fresh_bucket
-
-DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
-HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "compaction_task")
-
-
-class ExecutorLambda:
-    """A Lambda client whose ``invoke`` runs the query-executor handler, with the JSON round
-    trip the Lambda service does (moto would need Docker to run a function)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
-        assert InvocationType == "RequestResponse"
-        self.calls += 1
-        result = sys.modules["functions.query_executor"].handler(json.loads(Payload), None)
-        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(result).encode())}
-
-
-class AwsHost:
-    def __init__(self, modules: dict[str, Any], streams, log_table_arn: str, executor: ExecutorLambda) -> None:
-        self.m = modules
-        self._streams = streams
-        self._arn = log_table_arn
-        self._iterators: dict[str, str] = {}
-        self.executor = executor
-
-    def http(self, method: str, path: str, body: Any = None, *, key: str = KEY, query: str = "",
-             authorize: bool = True) -> tuple[int, dict[str, str], Any]:
-        """One request through the authorizer and then the function API Gateway routes it to."""
-        headers = {"host": DOMAIN, "x-forwarded-proto": "https", "content-type": "application/json",
-                   "api-key": key, "x-pinecone-api-version": "2025-04"}
-        event = {
-            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
-            "headers": headers, "isBase64Encoded": False,
-            "body": None if body is None else json.dumps(body),
-            "requestContext": {"accountId": "123456789012", "apiId": "abc123", "domainName": DOMAIN,
-                               "domainPrefix": "abc123", "requestId": uuid.uuid4().hex, "routeKey": "$default",
-                               "stage": "$default", "time": "24/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
-                               "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                                        "sourceIp": "192.0.2.1", "userAgent": "test"}},
-        }
-        if authorize and not self.m["authorizer"].handler({"headers": headers}, None)["isAuthorized"]:
-            return 403, {}, {"message": "Forbidden"}
-        function = self.m["data_plane"] if path.startswith("/data/") else self.m["control_plane"]
-        out = function.handler(event, None)
-        raw = base64.b64decode(out["body"]) if out.get("isBase64Encoded") else out.get("body", "").encode()
-        return out["statusCode"], {k.lower(): v for k, v in out["headers"].items()}, (json.loads(raw) if raw else None)
-
-    def stream_event(self) -> dict[str, Any]:
-        """New records of the log table's stream, shaped as the Lambda event source delivers them."""
-        records = []
-        stream = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]
-        for shard in stream["Shards"]:
-            sid = shard["ShardId"]
-            it = self._iterators.get(sid) or self._streams.get_shard_iterator(
-                StreamArn=self._arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            got = self._streams.get_records(ShardIterator=it)
-            self._iterators[sid] = got["NextShardIterator"]
-            for r in got["Records"]:
-                records.append({"eventID": r["eventID"], "eventName": r["eventName"], "eventSource": "aws:dynamodb",
-                                "awsRegion": REGION, "eventSourceARN": self._arn,
-                                "dynamodb": {"Keys": r["dynamodb"]["Keys"],
-                                             "SequenceNumber": r["dynamodb"]["SequenceNumber"],
-                                             "StreamViewType": "KEYS_ONLY"}})
-        return {"Records": records}
-
-    def build(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.m["index_builder"].handler(self.stream_event() if event is None else event, None)
+from tests.e2e.aws_host import DOMAIN, aws_host
 
 
 @pytest.fixture
-def aws_host(moto_server, monkeypatch, tmp_path):
-    env = {"AWS_ENDPOINT_URL": moto_server.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-           "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-           "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    suffix = uuid.uuid4().hex[:8]
-    tables = TableNames(f"catalog-{suffix}", f"namespaces-{suffix}", f"manifests-{suffix}", f"log-{suffix}")
-    dynamodb, s3 = moto_server.client("dynamodb"), moto_server.client("s3")
-    create_tables(dynamodb, tables)
-    bucket = fresh_bucket(s3)
-    for name, value in {**tables.env(), "SPRUCE_BUCKET": bucket, "SPRUCE_EXECUTOR_FUNCTION": "spruce-executor",
-                        "SPRUCE_EXECUTOR_GROUP_ROWS": "40", "SPRUCE_EFS_ROOT": str(tmp_path / "efs"),
-                        "SPRUCE_EFS_MAX_BYTES": str(64 * 2**20)}.items():
-        monkeypatch.setenv(name, value)
-
-    import spruce.aws.settings as settings
-
-    executor = ExecutorLambda()
-    real_client = settings.client
-    real_client.cache_clear()  # clients are per process; this test's process changed endpoint
-    monkeypatch.setattr("spruce.aws.api.client", lambda s: executor if s == "lambda" else real_client(s))
-    for name in HANDLERS:
-        sys.modules.pop(f"functions.{name}", None)
-    modules = {name: importlib.import_module(f"functions.{name}") for name in HANDLERS}
-    DynamoCatalog(dynamodb, s3, tables, bucket).add_api_key_hash(hash_api_key(KEY))
-    arn = dynamodb.describe_table(TableName=tables.log)["Table"]["LatestStreamArn"]
-    yield AwsHost(modules, moto_server.client("dynamodbstreams"), arn, executor)
-    for name in HANDLERS:
-        sys.modules.pop(f"functions.{name}", None)
-    real_client.cache_clear()
+def aws(moto_server, tmp_path):
+    with aws_host(moto_server, tmp_path, api_key=KEY) as host:
+        yield host
 
 
 class Embedded:
@@ -203,68 +97,68 @@ def _scenario(host, *, build) -> list[list[tuple[int, Any]]]:
     return snapshots
 
 
-def test_aws_handlers_answer_like_the_embedded_server(aws_host, tmp_path):
-    aws = _scenario(aws_host, build=aws_host.build)
-    assert aws_host.executor.calls > 0
+def test_aws_handlers_answer_like_the_embedded_server(aws, tmp_path):
+    got_aws = _scenario(aws, build=aws.build)
+    assert aws.executor.calls > 0
     assert len({p.name for p in (tmp_path / "efs").rglob("slab-*.lance")}) >= 3  # executors read cached copies
     with api_client(tmp_path / "embedded") as client:
         embedded_host = Embedded(client)
         embedded = _scenario(embedded_host, build=lambda: None)
-    for step, (got, want) in enumerate(zip(aws, embedded)):
+    for step, (got, want) in enumerate(zip(got_aws, embedded)):
         for i, (g, w) in enumerate(zip(got, want)):
             assert _same(g, w), (step, i, g, w)
 
 
-def test_deleting_an_index_removes_its_data_everywhere(aws_host, moto_server):
-    aws_host.http("POST", "/indexes", {"name": "gone", "dimension": 8, "metric": "cosine", "spec": SERVERLESS})
+def test_deleting_an_index_removes_its_data_everywhere(aws, moto_server):
+    aws.http("POST", "/indexes", {"name": "gone", "dimension": 8, "metric": "cosine", "spec": SERVERLESS})
     big = [{"id": f"x{i}", "values": [0.5] * 8, "metadata": {"pad": "p" * 30_000}} for i in range(14)]
-    assert aws_host.http("POST", "/data/gone/vectors/upsert", {"namespace": "ns", "vectors": big})[0] == 200
-    aws_host.build()
-    assert aws_host.http("POST", "/data/gone/vectors/upsert", {"namespace": "ns", "vectors": big[:13]})[0] == 200
-    settings = aws_host.m["data_plane"].settings
+    assert aws.http("POST", "/data/gone/vectors/upsert", {"namespace": "ns", "vectors": big})[0] == 200
+    aws.build()
+    assert aws.http("POST", "/data/gone/vectors/upsert", {"namespace": "ns", "vectors": big[:13]})[0] == 200
+    settings = aws.m["data_plane"].settings
     s3, dynamodb = moto_server.client("s3"), moto_server.client("dynamodb")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket).get("Contents", [])]
     assert any(k.startswith("slabs/") for k in keys) and any(k.startswith("log-spill/") for k in keys)
 
-    status, _, _ = aws_host.http("DELETE", "/indexes/gone")
+    status, _, _ = aws.http("DELETE", "/indexes/gone")
     assert status == 202
     assert s3.list_objects_v2(Bucket=settings.bucket).get("KeyCount", 0) == 0
     for table in (settings.tables.log, settings.tables.namespaces, settings.tables.manifests):
         assert dynamodb.scan(TableName=table)["Count"] == 0, table
-    assert aws_host.http("GET", "/indexes/gone")[0] == 404
+    assert aws.http("GET", "/indexes/gone")[0] == 404
 
 
-def test_index_host_follows_the_api_gateway_domain(aws_host):
-    status, _, model = aws_host.http("POST", "/indexes", {"name": "h", "dimension": 4, "metric": "cosine",
+def test_index_host_follows_the_api_gateway_domain(aws):
+    status, _, model = aws.http("POST", "/indexes", {"name": "h", "dimension": 4, "metric": "cosine",
                                                            "spec": SERVERLESS})
     assert status == 201
     assert model["host"] == f"https://{DOMAIN}/data/h"
 
 
-def test_authorizer_rejects_unknown_and_missing_keys(aws_host):
-    authorize = aws_host.m["authorizer"].handler
+def test_authorizer_rejects_unknown_and_missing_keys(aws):
+    authorize = aws.m["authorizer"].handler
     assert authorize({"headers": {"api-key": KEY}}, None) == {"isAuthorized": True}
     assert authorize({"headers": {"api-key": "nope"}}, None) == {"isAuthorized": False}
     assert authorize({"headers": {}}, None) == {"isAuthorized": False}
     # behind the gateway the app checks the key again (defence in depth): a Pinecone-shaped 401
-    status, _, body = aws_host.http("GET", "/indexes", key="nope", authorize=False)
+    status, _, body = aws.http("GET", "/indexes", key="nope", authorize=False)
     assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
 
 
-def test_a_redelivered_stream_batch_changes_nothing(aws_host, moto_server):
-    aws_host.http("POST", "/indexes", {"name": "r", "dimension": 8, "metric": "cosine", "spec": SERVERLESS})
-    aws_host.http("POST", "/data/r/vectors/upsert", {"namespace": "ns", "vectors": _records(20, 3)})
-    event = aws_host.stream_event()
+def test_a_redelivered_stream_batch_changes_nothing(aws, moto_server):
+    aws.http("POST", "/indexes", {"name": "r", "dimension": 8, "metric": "cosine", "spec": SERVERLESS})
+    aws.http("POST", "/data/r/vectors/upsert", {"namespace": "ns", "vectors": _records(20, 3)})
+    event = aws.stream_event()
     assert [r["eventName"] for r in event["Records"]] == ["INSERT"]
-    assert aws_host.build(event) == {"batchItemFailures": []}
+    assert aws.build(event) == {"batchItemFailures": []}
     def manifests() -> list[dict]:
-        items = moto_server.client("dynamodb").scan(TableName=aws_host.m["data_plane"].settings.tables.manifests)
+        items = moto_server.client("dynamodb").scan(TableName=aws.m["data_plane"].settings.tables.manifests)
         return sorted(items["Items"], key=lambda i: (i["index_id"]["S"], i["namespace"]["S"]))
 
     before = manifests()
     assert before and before[0]["version"] == {"N": "1"}
-    _, _, stats = aws_host.http("POST", "/data/r/describe_index_stats", {})
-    assert aws_host.build(event) == {"batchItemFailures": []}  # the same batch again
-    assert aws_host.build() == {"batchItemFailures": []}  # and the MODIFY records truncation made
+    _, _, stats = aws.http("POST", "/data/r/describe_index_stats", {})
+    assert aws.build(event) == {"batchItemFailures": []}  # the same batch again
+    assert aws.build() == {"batchItemFailures": []}  # and the MODIFY records truncation made
     assert manifests() == before
-    assert aws_host.http("POST", "/data/r/describe_index_stats", {})[2] == stats
+    assert aws.http("POST", "/data/r/describe_index_stats", {})[2] == stats

@@ -1,7 +1,8 @@
 """Scenario suite for every SDK generation we serve: this module runs under the official
 ``pinecone`` 7.x (API 2025-04, the main venv) and under the latest release, 10.x (API
 2026-07, ``.venv-sdk-latest``; see the Makefile). Dense, sparse and hybrid indexes, filters,
-namespaces; with 10.x also fetch_by_metadata, update by filter and namespace creation.
+namespaces; with 10.x also fetch_by_metadata, update by filter and namespace creation. Each
+scenario runs against the embedded server and against the AWS host's handlers (offline).
 Expected results are computed here with numpy, never read back from the server."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import pinecone
 import pytest
 from pinecone import Pinecone, ServerlessSpec
 
-from tests.sdk.server import Server
+from tests.e2e.aws_host import Gateway, aws_host
+from tests.sdk.server import API_KEY, Server
 
 SDK_MAJOR = int(pinecone.__version__.split(".")[0]) if hasattr(pinecone, "__version__") else 7
 LATEST_ONLY = pytest.mark.skipif(SDK_MAJOR < 8, reason="API 2025-10 calls: the SDK 7.x client has no method for them")
@@ -19,11 +21,19 @@ SPEC = ServerlessSpec(cloud="aws", region="us-east-1")
 DIM = 12
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("sdk") / "data").start()
-    yield srv
-    srv.stop()
+@pytest.fixture(scope="module", params=["embedded", "aws"])
+def server(request, tmp_path_factory):
+    """``spruce serve``, and the AWS host's Lambda handlers behind an API Gateway stand-in
+    (moto for DynamoDB and S3, the log stream feeding the index builder): one suite, both hosts."""
+    if request.param == "embedded":
+        srv = Server(tmp_path_factory.mktemp("sdk") / "data").start()
+        yield srv
+        srv.stop()
+        return
+    with aws_host(request.getfixturevalue("moto_server"), tmp_path_factory.mktemp("aws"), api_key=API_KEY) as host:
+        gateway = Gateway(host).start()
+        yield gateway
+        gateway.stop()
 
 
 @pytest.fixture(scope="module")
