@@ -139,15 +139,7 @@ class InferenceService:
                 f"`dimension` {dimension!r} is not supported by model '{spec.name}'; supported: "
                 f"{', '.join(map(str, spec.supported_dimensions))}."
             )
-        inputs = body.get("inputs")
-        if not isinstance(inputs, list) or not inputs:
-            raise InvalidArgumentError("`inputs` is required: a list of 1 to "
-                                       f"{spec.max_batch_size} objects like {{\"text\": \"...\"}}.")
-        if len(inputs) > spec.max_batch_size:
-            raise InvalidArgumentError(
-                f"Model '{spec.name}' accepts at most {spec.max_batch_size} inputs per request; got {len(inputs)}. "
-                "Split the batch."
-            )
+        inputs = _batch(body, "inputs", spec, 'objects like {"text": "..."}')
         texts = []
         for i, item in enumerate(inputs):
             text = item.get("text") if isinstance(item, dict) else None
@@ -179,15 +171,7 @@ class InferenceService:
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             raise InvalidArgumentError("`query` is required: a non-empty string.")
-        documents = body.get("documents")
-        if not isinstance(documents, list) or not documents:
-            raise InvalidArgumentError("`documents` is required: a list of 1 to "
-                                       f"{spec.max_batch_size} documents.")
-        if len(documents) > spec.max_batch_size:
-            raise InvalidArgumentError(
-                f"Model '{spec.name}' reranks at most {spec.max_batch_size} documents per request; "
-                f"got {len(documents)}."
-            )
+        documents = _batch(body, "documents", spec, "documents")
         rank_fields = body.get("rank_fields", ["text"])
         if rank_fields is None:
             rank_fields = ["text"]
@@ -238,3 +222,15 @@ class InferenceService:
             data.append(item)
         # INF-R-6: one request is one rerank unit.
         return {"model": spec.name, "data": data, "usage": {"rerank_units": 1}}
+
+
+def _batch(body: dict[str, Any], key: str, spec: ModelSpec, what: str) -> list[Any]:
+    """The request's list under ``key``: 1 to the model's batch size items."""
+    items = body.get(key)
+    if not isinstance(items, list) or not items:
+        raise InvalidArgumentError(f"`{key}` is required: a list of 1 to {spec.max_batch_size} {what}.")
+    if len(items) > spec.max_batch_size:
+        raise InvalidArgumentError(
+            f"Model '{spec.name}' accepts at most {spec.max_batch_size} {key} per request; got {len(items)}. "
+            "Split the batch.")
+    return items
