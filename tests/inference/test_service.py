@@ -186,3 +186,14 @@ def test_models_list_filter_and_describe(service):
         service.describe_model("multilingual-e5-large")
     with pytest.raises(InvalidArgumentError):
         service.list_models("classify")
+
+
+def test_a_host_without_the_model_files_answers_503_not_500(monkeypatch, tmp_path):
+    """The AWS stack's lean API layer ships no model: a clear 503 naming what to install."""
+    from spruce.inference import onnx_minilm
+
+    monkeypatch.setenv("SPRUCE_MINILM_ONNX", str(tmp_path / "missing.onnx"))
+    with pytest.raises(onnx_minilm.ModelUnavailableError) as caught:
+        onnx_minilm.model_files()
+    assert (caught.value.status, caught.value.code) == (503, "UNAVAILABLE")
+    assert "not installed" in str(caught.value)

@@ -22,15 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from spruce.errors import SpruceError
+from spruce.errors import UnavailableError
 from spruce.inference.ports import Tokenized
 
 #: Inputs per onnxruntime call; inputs are sorted by length first so padding stays small.
 BATCH = 32
 
 
-class ModelUnavailableError(SpruceError):
-    status, code, grpc_code = 500, "INTERNAL", 13
+class ModelUnavailableError(UnavailableError):
+    """The model's files or runtime are not installed on this host (e.g. the lean API layer
+    of the AWS stack): 503, never a 500."""
 
 
 def _package_file(package: str, *parts: str) -> Path | None:
@@ -62,8 +63,12 @@ class MiniLM:
 
     def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: nothing here may reach a hub
-        import onnxruntime as ort  # noqa: PLC0415 - lazy on purpose (lean control-plane Lambda)
-        from tokenizers import Tokenizer  # noqa: PLC0415
+        try:
+            import onnxruntime as ort  # noqa: PLC0415 - lazy on purpose (lean control-plane Lambda)
+            from tokenizers import Tokenizer  # noqa: PLC0415
+        except ImportError as exc:
+            raise ModelUnavailableError(f"The model runtime is not installed on this server ({exc.name}): "
+                                        "pip install 'spruce[inference]'.") from exc
 
         self._tok = Tokenizer.from_file(str(tokenizer_path))
         self._tok.no_truncation()  # the service truncates (END) or refuses (NONE) itself
