@@ -11,6 +11,7 @@ from spruce.api import deps
 from spruce.api.responses import JSONResponse
 from spruce.api.versions import ApiVersion
 from spruce.engine.indexes import DENSE_FIELD, SPARSE_FIELD, new_index_config, validate_configure
+from spruce.engine.integrated import embed_of, new_model_index_config
 from spruce.engine.model import IndexConfig
 from spruce.engine.service import Spruce
 from spruce.engine.validation import parse_json
@@ -46,6 +47,8 @@ def index_model(cfg: IndexConfig, public_url: str, version: ApiVersion) -> dict[
         model["dimension"] = cfg.dimension
     if cfg.tags:
         model["tags"] = cfg.tags
+    if embed_of(cfg) is not None:
+        model["embed"] = embed_of(cfg)
     if version.at_least_2025_10:
         serverless = model["spec"]["serverless"]
         serverless["read_capacity"] = ON_DEMAND
@@ -90,6 +93,12 @@ def list_indexes(engine: Engine, public_url: PublicUrl, version: Version) -> Res
 @router.post("/indexes")
 def create_index(engine: Engine, public_url: PublicUrl, version: Version, body: Body) -> Response:
     cfg = engine.create_index(new_index_config(parse_json(body)))
+    return JSONResponse(index_model(cfg, public_url, version), status_code=201)
+
+
+@router.post("/indexes/create-for-model")
+def create_index_for_model(engine: Engine, public_url: PublicUrl, version: Version, body: Body) -> Response:
+    cfg = engine.create_index(new_model_index_config(parse_json(body)))
     return JSONResponse(index_model(cfg, public_url, version), status_code=201)
 
 

@@ -1,0 +1,40 @@
+"""Records API of an integrated index (BEHAVIOR §4.4, §4.6), under ``/data/{index_name}``:
+``POST /records/namespaces/{namespace}/upsert`` (NDJSON, 201) and ``.../search``.
+
+A thin edge over ``spruce.engine.integrated``; the embedding model loads on first use, so
+mounting this router costs no onnxruntime import.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from spruce.api import deps
+from spruce.api.responses import JSONResponse
+from spruce.engine.integrated import Records
+from spruce.engine.service import Spruce
+from spruce.engine.validation import parse_json
+from spruce.inference.service import InferenceService
+
+router = APIRouter(prefix="/data/{index_name}")
+inference = InferenceService()
+
+Engine = Annotated[Spruce, Depends(deps.engine)]
+Body = Annotated[bytes, Depends(deps.raw_body)]
+
+
+@router.post("/records/namespaces/{namespace}/upsert")
+def upsert_records(index_name: str, namespace: str, engine: Engine, body: Body) -> Response:
+    result = Records(engine, inference).upsert(index_name, namespace, body)
+    return Response(status_code=201, headers={
+        "x-pinecone-request-lsn": str(result.lsn),
+        "x-pinecone-lsn-committed": str(result.committed_lsn),
+    })
+
+
+@router.post("/records/namespaces/{namespace}/search")
+def search_records(index_name: str, namespace: str, engine: Engine, body: Body) -> Response:
+    return JSONResponse(Records(engine, inference).search(index_name, namespace, parse_json(body)))

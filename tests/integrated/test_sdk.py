@@ -1,0 +1,86 @@
+"""Pinecone's quickstart through the official SDK 7.x against ``spruce serve``: create an index
+for a model, upsert text records, search with and without rerank (issue 6, part 2)."""
+
+from __future__ import annotations
+
+import pytest
+from pinecone import Pinecone
+from pinecone.exceptions import PineconeApiException
+
+from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
+from tests.integrated.corpus import MONUMENTS, RECORDS
+from tests.sdk.server import Server
+
+NS = "example-namespace"
+QUERY = "Famous historical structures and monuments"
+
+
+@pytest.fixture(scope="module")
+def pc(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("integrated-sdk") / "data").start()
+    try:
+        yield Pinecone(api_key=srv.api_key, host=srv.url)
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def index(pc):
+    pc.create_index_for_model(name="quickstart", cloud="aws", region="us-east-1",
+                              embed={"model": EMBED_MODEL, "field_map": {"text": "chunk_text"}})
+    idx = pc.Index(host=pc.describe_index("quickstart").host)
+    idx.upsert_records(NS, RECORDS)
+    return idx
+
+
+def test_describe_shows_embed(pc, index):
+    desc = pc.describe_index("quickstart")
+    assert desc.dimension == 384 and desc.metric == "cosine" and desc.vector_type == "dense"
+    assert desc.embed.model == EMBED_MODEL and desc.embed.field_map == {"text": "chunk_text"}
+    assert desc.embed.dimension == 384 and desc.embed.metric == "cosine"
+    assert desc.embed.write_parameters["input_type"] == "passage"
+    assert [i.name for i in pc.list_indexes()] == ["quickstart"]
+    assert index.describe_index_stats().namespaces[NS].vector_count == len(RECORDS)
+
+
+def test_search_ranks_monuments_first(index):
+    res = index.search(namespace=NS, query={"inputs": {"text": QUERY}, "top_k": 5})
+    hits = res.result.hits
+    assert len(hits) == 5
+    assert {h["_id"] for h in hits[:3]} == set(MONUMENTS)
+    assert hits[0]["fields"]["category"] == "history" and "chunk_text" in hits[0]["fields"]
+    assert res.usage.read_units >= 1 and res.usage.embed_total_tokens > 0
+    res = index.search(namespace=NS, query={"inputs": {"text": "baking bread at home"}, "top_k": 3})
+    assert res.result.hits[0]["_id"] == "rec4"
+    res = index.search(namespace=NS, query={"inputs": {"text": "planets and telescopes"}, "top_k": 2})
+    assert {h["_id"] for h in res.result.hits} == {"rec6", "rec7"}
+
+
+def test_search_with_rerank(index):
+    res = index.search(namespace=NS, query={"inputs": {"text": QUERY}, "top_k": 10},
+                       rerank={"model": RERANK_MODEL, "top_n": 3, "rank_fields": ["chunk_text"]},
+                       fields=["category", "chunk_text"])
+    hits = res.result.hits
+    assert [h["_id"] for h in hits if h["_id"] in MONUMENTS] == [h["_id"] for h in hits]
+    assert len(hits) == 3
+    assert all(0.0 <= h["_score"] <= 1.0 for h in hits)
+    assert hits[0]["_score"] >= hits[1]["_score"] >= hits[2]["_score"]
+    assert set(hits[0]["fields"]) == {"category", "chunk_text"}
+    assert res.usage.rerank_units == 1
+
+
+def test_search_filter_fields_and_id(index):
+    res = index.search(namespace=NS, query={"inputs": {"text": QUERY}, "top_k": 3,
+                                            "filter": {"category": {"$eq": "cooking"}}}, fields=["category"])
+    assert {h["_id"] for h in res.result.hits} == {"rec4", "rec5"}
+    assert all(h["fields"] == {"category": "cooking"} for h in res.result.hits)
+    res = index.search(namespace=NS, query={"id": "rec2", "top_k": 3})
+    assert res.result.hits[0]["_id"] == "rec2"
+
+
+def test_upsert_records_on_plain_index_is_400(pc):
+    pc.create_index(name="plain", dimension=384, spec={"serverless": {"cloud": "aws", "region": "us-east-1"}})
+    plain = pc.Index(host=pc.describe_index("plain").host)
+    with pytest.raises(PineconeApiException) as err:
+        plain.upsert_records(NS, RECORDS[:1])
+    assert err.value.status == 400 and "create-for-model" in err.value.body
