@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pinecone import Pinecone
 from pinecone.exceptions import PineconeApiException
 
 from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
-from tests.sdk.server import Server
+from tests.sdk.server import sdk_client
 
 
 @pytest.fixture(scope="module")
 def pc(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("inference-sdk") / "data").start()
-    try:
-        yield Pinecone(api_key=srv.api_key, host=srv.url)
-    finally:
-        srv.stop()
+    with sdk_client(tmp_path_factory.mktemp("inference-sdk") / "data") as client:
+        yield client
 
 
 def test_sdk_embed(pc):

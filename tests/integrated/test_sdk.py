@@ -4,12 +4,11 @@ for a model, upsert text records, search with and without rerank (issue 6, part 
 from __future__ import annotations
 
 import pytest
-from pinecone import Pinecone
 from pinecone.exceptions import PineconeApiException
 
 from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
 from tests.integrated.corpus import MONUMENTS, RECORDS
-from tests.sdk.server import Server
+from tests.sdk.server import sdk_client
 
 NS = "example-namespace"
 QUERY = "Famous historical structures and monuments"
@@ -17,11 +16,8 @@ QUERY = "Famous historical structures and monuments"
 
 @pytest.fixture(scope="module")
 def pc(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("integrated-sdk") / "data").start()
-    try:
-        yield Pinecone(api_key=srv.api_key, host=srv.url)
-    finally:
-        srv.stop()
+    with sdk_client(tmp_path_factory.mktemp("integrated-sdk") / "data") as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from pinecone import Pinecone
 
 API_KEY = "spruce_test_key"
 
@@ -72,3 +75,13 @@ class Server:
     @property
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def sdk_client(data_dir: Path) -> Iterator[Pinecone]:
+    """The official client connected to a fresh ``spruce serve`` keeping its data in ``data_dir``."""
+    server = Server(data_dir).start()
+    try:
+        yield Pinecone(api_key=server.api_key, host=server.url)
+    finally:
+        server.stop()
