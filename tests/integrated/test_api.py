@@ -121,6 +121,7 @@ def test_upsert_records_id_alias_and_fields_stored_as_metadata(loaded):
 def test_search_shapes_fields_and_usage(loaded):
     r = loaded.post(SEARCH, json={"query": {"inputs": {"text": "ancient monuments"}, "top_k": 3}})
     assert r.status_code == 200
+    assert int(r.headers["x-pinecone-max-indexed-lsn"]) >= 1  # a read like any other (DP-LSN-2)
     body = r.json()
     assert set(body) == {"result", "usage"} and set(body["usage"]) == {"read_units", "embed_total_tokens"}
     hits = body["result"]["hits"]

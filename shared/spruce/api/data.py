@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from spruce.api import deps
 from spruce.api.control import metadata_schema_2025
-from spruce.api.responses import JSONResponse
+from spruce.api.responses import JSONResponse, read_headers, write_headers
 from spruce.api.versions import ApiVersion
 from spruce.engine.model import Match, NamespaceInfo, ReadResult, WriteResult
 from spruce.engine.records import Record, SparseVector
@@ -158,17 +158,11 @@ def _stats(index_name: str, engine: Spruce) -> Response:
 
 
 def _written(body: dict[str, Any], result: WriteResult) -> Response:
-    return JSONResponse(body, headers={
-        "x-pinecone-request-lsn": str(result.lsn),
-        "x-pinecone-lsn-committed": str(result.committed_lsn),
-    })
+    return JSONResponse(body, headers=write_headers(result))
 
 
 def _read(body: dict[str, Any], result: ReadResult) -> Response:
-    return JSONResponse(body, headers={
-        "x-pinecone-max-indexed-lsn": str(result.max_lsn),
-        "x-pinecone-lsn-reconciled": str(result.reconciled_lsn),
-    })
+    return JSONResponse(body, headers=read_headers(result))
 
 
 def _match(m: Match, include_values: bool, include_metadata: bool) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from spruce.api import deps
-from spruce.api.responses import JSONResponse
+from spruce.api.responses import JSONResponse, read_headers, write_headers
 from spruce.engine.integrated import Records
 from spruce.engine.service import Spruce
 from spruce.engine.validation import parse_json
@@ -29,12 +29,10 @@ Body = Annotated[bytes, Depends(deps.raw_body)]
 @router.post("/records/namespaces/{namespace}/upsert")
 def upsert_records(index_name: str, namespace: str, engine: Engine, body: Body) -> Response:
     result = Records(engine, inference).upsert(index_name, namespace, body)
-    return Response(status_code=201, headers={
-        "x-pinecone-request-lsn": str(result.lsn),
-        "x-pinecone-lsn-committed": str(result.committed_lsn),
-    })
+    return Response(status_code=201, headers=write_headers(result))
 
 
 @router.post("/records/namespaces/{namespace}/search")
 def search_records(index_name: str, namespace: str, engine: Engine, body: Body) -> Response:
-    return JSONResponse(Records(engine, inference).search(index_name, namespace, parse_json(body)))
+    result = Records(engine, inference).search(index_name, namespace, parse_json(body))
+    return JSONResponse(result.value, headers=read_headers(result))

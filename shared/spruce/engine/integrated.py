@@ -24,7 +24,7 @@ import orjson
 from spruce.engine import indexes
 from spruce.engine.filters import parse_filter
 from spruce.engine.metadata import validate_metadata
-from spruce.engine.model import IndexConfig, QuerySpec, WriteResult
+from spruce.engine.model import IndexConfig, QuerySpec, ReadResult, WriteResult
 from spruce.engine.records import Record
 from spruce.engine.service import Spruce
 from spruce.engine.validation import MAX_TOP_K, _dense, parse_id, parse_namespace
@@ -158,7 +158,7 @@ class Records:
                                                                                     strict=True)]
         return self._engine.upsert(index, namespace, batch)
 
-    def search(self, index: str, namespace: str, body: Any) -> dict[str, Any]:
+    def search(self, index: str, namespace: str, body: Any) -> ReadResult[dict[str, Any]]:
         namespace = parse_namespace(namespace)
         cfg = self._engine.describe_index(index)
         embed = embed_of(cfg)
@@ -213,8 +213,8 @@ class Records:
             spec.vector = _dense(vector_doc.get("values"), cfg.dimension, "query.vector.values")
         else:
             spec.id = parse_id(rid, "query.id")
-        matches = self._engine.query(index, namespace, spec).value
-        hits = [{"_id": m.id, "_score": float(m.score), "md": m.metadata or {}} for m in matches]
+        found = self._engine.query(index, namespace, spec)
+        hits = [{"_id": m.id, "_score": float(m.score), "md": m.metadata or {}} for m in found.value]
         if rerank is not None and hits:
             rerank_query = rerank.get("query") or text
             if not rerank_query:
@@ -229,11 +229,11 @@ class Records:
             })
             hits = [{**hits[d["index"]], "_score": d["score"]} for d in out["data"]]
             usage["rerank_units"] = out["usage"]["rerank_units"]
-        return {
+        return ReadResult({
             "result": {"hits": [{"_id": h["_id"], "_score": h["_score"], "fields": _select(h["md"], fields)}
                                 for h in hits]},
             "usage": usage,
-        }
+        }, found.max_lsn, found.reconciled_lsn)
 
 
 def _ndjson(raw: bytes) -> list[Any]:
