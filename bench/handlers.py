@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from results import publish  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "compaction_task")
@@ -377,10 +378,7 @@ def main() -> None:
         *req_rows,
     ]
     text = "\n".join(section) + "\n"
-    print(text)
-    if not args.no_append:
-        with (Path(__file__).parent / "RESULTS.md").open("a") as f:
-            f.write(text)
+    publish(text, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ import random
 import statistics
 import time
 from datetime import date
-from pathlib import Path
 
 from spruce.inference import onnx_minilm
 from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
 from spruce.inference.service import InferenceService
+from results import publish  # bench/ is on sys.path when a script runs
 
 WORDS = (
     "the a of to and in is was for on with as by at from that this it are be has have not but or an "
@@ -112,10 +112,7 @@ def main() -> None:
         f"| rerank 1 query × {args.docs} docs ({RERANK_MODEL}: embeds query + docs per request), "
         f"{args.iterations} requests | p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 99):.1f} ms |\n"
     )
-    print(md)
-    if not args.no_append:
-        with (Path(__file__).parent / "RESULTS.md").open("a") as f:
-            f.write(md)
+    publish(md, append=not args.no_append)
 
 
 if __name__ == "__main__":

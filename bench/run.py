@@ -17,12 +17,12 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from pathlib import Path
 
 import httpx
 import numpy as np
 import orjson
 from pinecone import Pinecone, ServerlessSpec
+from results import publish  # bench/ is on sys.path when a script runs
 
 API_KEY = "spruce_bench_key"
 
@@ -150,12 +150,7 @@ def main() -> None:
         f"| recall@10 vs exact numpy after compaction | {recall:.3f} |",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    results = Path(__file__).with_name("RESULTS.md")
-    if not results.exists():
-        results.write_text("# Benchmark results\n\nAppended by `bench/run.py`; newest last.\n")
-    with results.open("a") as f:
-        f.write(text)
+    publish(text)
 
 
 if __name__ == "__main__":

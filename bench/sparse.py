@@ -27,6 +27,7 @@ from pinecone import Pinecone, ServerlessSpec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ holds the shared data generator
 from bench.run import API_KEY, start_server  # noqa: E402
 from tests.sparse_data import zipf_corpus, zipf_queries  # noqa: E402
+from results import publish  # noqa: E402 - bench/ is on sys.path when a script runs
 
 
 def brute_force(corpus, queries, k: int) -> list[list[int]]:
@@ -120,9 +121,7 @@ def main() -> None:
         "| metric | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows],
     ]
     text = "\n".join(section) + "\n"
-    print(text)
-    with (Path(__file__).parent / "RESULTS.md").open("a") as f:
-        f.write(text)
+    publish(text)
 
 
 if __name__ == "__main__":
