@@ -13,14 +13,13 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from spruce.api import deps
+from spruce.api.inference import service as inference  # one service (and model) per process
 from spruce.api.responses import JSONResponse, read_headers, write_headers
 from spruce.engine.integrated import Records
 from spruce.engine.service import Spruce
 from spruce.engine.validation import parse_json
-from spruce.inference.service import InferenceService
 
 router = APIRouter(prefix="/data/{index_name}")
-inference = InferenceService()
 
 Engine = Annotated[Spruce, Depends(deps.engine)]
 Body = Annotated[bytes, Depends(deps.raw_body)]
