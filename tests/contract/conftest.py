@@ -14,8 +14,9 @@ from moto import mock_aws
 
 from spruce.storage.aws_tables import TableNames, create_tables
 from spruce.storage.dynamo_catalog import DynamoCatalog, DynamoManifestStore
+from spruce.storage.dynamo_jobs import DynamoJobStore
 from spruce.storage.dynamo_log import DynamoRequestLog
-from spruce.storage.ports import Catalog, ManifestStore, RequestLog
+from spruce.storage.ports import Catalog, JobStore, ManifestStore, RequestLog
 from spruce.storage.sqlite_store import SqliteStore
 
 REGION = "us-east-1"
@@ -43,6 +44,7 @@ class Stores:
     log: RequestLog
     manifests: ManifestStore
     catalog: Catalog
+    jobs: JobStore
     reopen: Callable[[], Stores]  # new adapter instances on the same storage
     aws: AwsEnv | None = None
 
@@ -100,7 +102,8 @@ def aws_stores(env: AwsEnv, dynamodb: Any = None) -> Stores:
         return aws_stores(AwsEnv(boto3.client("dynamodb", region_name=REGION),
                                  boto3.client("s3", region_name=REGION)))
     return Stores("aws", env.log(dynamodb), DynamoManifestStore(dynamodb, env.tables),
-                  DynamoCatalog(dynamodb, env.s3, env.tables, env.bucket), reopen, env)
+                  DynamoCatalog(dynamodb, env.s3, env.tables, env.bucket), DynamoJobStore(dynamodb, env.tables),
+                  reopen, env)
 
 
 @pytest.fixture
@@ -135,7 +138,7 @@ def stores(request: pytest.FixtureRequest, tmp_path) -> Iterator[Stores]:
     def reopen() -> Stores:
         store = SqliteStore(tmp_path / "db")
         opened.append(store)
-        return Stores("local", store, store, store, reopen)
+        return Stores("local", store, store, store, store, reopen)
     yield reopen()
     for store in opened:
         store.close()

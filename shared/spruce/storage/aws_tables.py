@@ -7,7 +7,9 @@ its environment (``TableNames.from_env``).
 - ``catalog``   pk ``pk`` (S), sk ``sk`` (S). Indexes: ``pk="index"``, ``sk=<index name>``
   (one partition: listing indexes is a single ordered query). API keys:
   ``pk="apikey#<sha256 hex>"``, ``sk="apikey"`` (spread over partitions; the plaintext is
-  never stored).
+  never stored). Jobs (imports, backups, restore jobs): ``pk="job#<kind>"``, ``sk=<job id>``,
+  ``version`` (N), ``body`` (B); their id counters: ``pk="counter"``, ``sk="job#<kind>"``,
+  ``value`` (N).
 - ``namespaces`` pk ``index_id`` (S), sk ``namespace`` (S): ``last_lsn`` (N), ``present``
   (BOOL), ``schema`` (B, optional), ``truncated_lsn`` (N, how far truncation got). One row per
   namespace that ever had a write; the LSN

@@ -94,6 +94,33 @@ class Catalog(Protocol):
     def has_api_key_hash(self, key_hash: str) -> bool: ...
 
 
+class JobStore(Protocol):
+    """Durable documents of long-running work (bulk imports, backups, restore jobs): one body
+    per (kind, id), versioned so that a cancel and a worker's progress report can never
+    overwrite each other (optimistic, like manifests)."""
+
+    def next_job_number(self, kind: str) -> int:
+        """The next value of a per-kind counter (1, 2, ...): never the same twice, even across
+        processes. For ids users read, like Pinecone's numeric import ids."""
+
+    def create_job(self, kind: str, job_id: str, body: bytes) -> bool:
+        """Store a new job as version 1; False if ``(kind, job_id)`` exists."""
+
+    def load_job(self, kind: str, job_id: str) -> tuple[int, bytes] | None:
+        """(version, body), or None if there is no such job."""
+
+    def update_job(self, kind: str, job_id: str, expected_version: int, body: bytes) -> bool:
+        """Install ``body`` as version ``expected_version + 1`` if the job is at
+        ``expected_version``; False on a lost race or if the job is gone."""
+
+    def list_jobs(self, kind: str, *, after: str | None = None, limit: int | None = None) -> list[tuple[str, bytes]]:
+        """(id, body) of the kind's jobs in bitwise id order, starting after ``after``, at most
+        ``limit`` (None: all)."""
+
+    def delete_job(self, kind: str, job_id: str) -> None:
+        """Remove the job; a missing job is not an error."""
+
+
 class SlabStore(Protocol):
     """Immutable slab datasets and tombstone sets, addressed by (index id, namespace key, name)."""
 

@@ -31,13 +31,17 @@ CREATE TABLE IF NOT EXISTS log (
 CREATE TABLE IF NOT EXISTS manifests (
     index_id TEXT NOT NULL, namespace TEXT NOT NULL, version INTEGER NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY (index_id, namespace)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs (
+    kind TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (kind, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 _PRESENCE = {"upsert": 1, "drop_namespace": 0}
 
 
 class SqliteStore:
-    """RequestLog + ManifestStore + Catalog on one SQLite file."""
+    """RequestLog + ManifestStore + Catalog + JobStore on one SQLite file."""
 
     def __init__(self, path: Path) -> None:
         self._path = str(path)
@@ -194,6 +198,41 @@ class SqliteStore:
     def has_api_key_hash(self, key_hash: str) -> bool:
         r = self._conn().execute("SELECT 1 FROM api_keys WHERE key_hash = ?", (key_hash,)).fetchone()
         return r is not None
+
+    # ------------------------------------------------------------------ jobs
+
+    def next_job_number(self, kind: str) -> int:
+        with self._tx() as db:
+            db.execute("INSERT INTO counters (name, value) VALUES (?, 1) "
+                       "ON CONFLICT (name) DO UPDATE SET value = value + 1", (f"job#{kind}",))
+            return int(db.execute("SELECT value FROM counters WHERE name = ?", (f"job#{kind}",)).fetchone()[0])
+
+    def create_job(self, kind: str, job_id: str, body: bytes) -> bool:
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO jobs (kind, id, version, body) VALUES (?, ?, 1, ?)",
+                             (kind, job_id, body))
+            return cur.rowcount == 1
+
+    def load_job(self, kind: str, job_id: str) -> tuple[int, bytes] | None:
+        r = self._conn().execute("SELECT version, body FROM jobs WHERE kind = ? AND id = ?", (kind, job_id)).fetchone()
+        return None if r is None else (int(r[0]), bytes(r[1]))
+
+    def update_job(self, kind: str, job_id: str, expected_version: int, body: bytes) -> bool:
+        with self._tx() as db:
+            cur = db.execute("UPDATE jobs SET version = version + 1, body = ? WHERE kind = ? AND id = ? AND version = ?",
+                             (body, kind, job_id, expected_version))
+            return cur.rowcount == 1
+
+    def list_jobs(self, kind: str, *, after: str | None = None, limit: int | None = None) -> list[tuple[str, bytes]]:
+        # SQLite compares TEXT with memcmp (BINARY collation): bitwise order, as DynamoDB sorts keys.
+        rows = self._conn().execute(
+            "SELECT id, body FROM jobs WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
+            (kind, after if after is not None else "", -1 if limit is None else limit)).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def delete_job(self, kind: str, job_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM jobs WHERE kind = ? AND id = ?", (kind, job_id))
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
