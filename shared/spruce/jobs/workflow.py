@@ -1,0 +1,126 @@
+"""One definition of each workflow, run in-process by the embedded host and by Step Functions on AWS.
+
+A ``Workflow`` is an ordered tuple of ``Step``s. A step is a function ``(host, state) -> state``
+over JSON-able state. A *repeating* step does one bounded chunk of work per call and returns
+``{"more": True, ...}`` to be called again, so no call nears Lambda's 15-minute limit and a cancel
+is noticed between chunks.
+
+- Embedded: ``InProcessRunner`` runs each started workflow on a background thread, step by step.
+- AWS: the stack builds one state machine per workflow from the same definition (one Lambda task
+  per step, a Choice looping a repeating step while ``$.more``), and the task handler calls
+  ``run_step`` with the step's name.
+
+When a step raises, the runner (or the state machine's catch) calls the workflow's ``on_failure``
+with the last state and the error text, so the job's document records ``Failed`` and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from spruce.engine.service import Spruce
+from spruce.storage.ports import JobStore
+
+log = logging.getLogger("spruce.jobs")
+
+State = dict[str, Any]
+
+
+class Launcher(Protocol):
+    def start(self, workflow: str, execution: str, state: State) -> None:
+        """Start ``workflow`` on ``state``. ``execution`` names this run; starting the same name
+        twice runs it once (Step Functions execution names; the runner's own set)."""
+
+
+@dataclass
+class JobHost:
+    """What steps run against: the engine, the job documents, and how to start workflows.
+    Hosts subclass it to add what their steps need (a file system, an S3 client, ...)."""
+
+    engine: Spruce
+    jobs: JobStore
+    launcher: Launcher
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[Any, State], State]
+    repeats: bool = False
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    steps: tuple[Step, ...]
+    on_failure: Callable[[Any, State, str], None]
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"workflow {self.name} has no step {name}")
+
+
+REGISTRY: dict[str, Workflow] = {}
+
+
+def register(workflow: Workflow) -> Workflow:
+    if workflow.name in REGISTRY and REGISTRY[workflow.name] is not workflow:
+        raise ValueError(f"workflow {workflow.name} is defined twice")
+    REGISTRY[workflow.name] = workflow
+    return workflow
+
+
+def run_step(host: JobHost, workflow: str, step: str, state: State) -> State:
+    """Run one step once (the Lambda task's body)."""
+    return REGISTRY[workflow].step(step).run(host, state)
+
+
+def fail(host: JobHost, workflow: str, state: State, error: str) -> None:
+    """Record a failed run (the state machine's catch calls this through the task handler)."""
+    REGISTRY[workflow].on_failure(host, state, error)
+
+
+def run_to_end(host: JobHost, workflow: Workflow, state: State) -> State:
+    """Every step in order, a repeating one while it reports ``more``; failures go to ``on_failure``."""
+    try:
+        for step in workflow.steps:
+            state = step.run(host, state)
+            while step.repeats and state.get("more"):
+                state = step.run(host, state)
+        return state
+    except Exception as exc:  # the job document must say Failed, whatever went wrong
+        log.exception("workflow %s failed", workflow.name)
+        workflow.on_failure(host, state, f"{type(exc).__name__}: {exc}")
+        return state
+
+
+class InProcessRunner:
+    """The embedded host's launcher: runs workflows on a small thread pool in this process."""
+
+    def __init__(self, host: Callable[[], JobHost], *, max_workers: int = 2) -> None:
+        self._host = host
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="spruce-job")
+        self._lock = threading.Lock()
+        self._runs: dict[str, Future[State]] = {}
+
+    def start(self, workflow: str, execution: str, state: State) -> None:
+        with self._lock:
+            if execution in self._runs:
+                return
+            self._runs[execution] = self._pool.submit(run_to_end, self._host(), REGISTRY[workflow], state)
+
+    def wait(self, execution: str, timeout: float | None = None) -> State:
+        """Block until a run ends (tests, the CLI)."""
+        with self._lock:
+            future = self._runs[execution]
+        return future.result(timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
