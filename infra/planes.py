@@ -15,7 +15,7 @@ from infra.config import SpruceConfig
 from infra.lambdas import zip_function
 from infra.packaging import Packaging
 from infra.storage import S3_DELETE, S3_READ_WRITE, Storage
-from spruce.storage.aws_tables import SLAB_PREFIX, SPILL_PREFIX
+from spruce.storage.aws_tables import PAYLOAD_PREFIX, SLAB_PREFIX, SPILL_PREFIX
 
 #: API Gateway's HTTP API gives up on an integration after 30 s.
 API_TIMEOUT = Duration.seconds(29)
@@ -46,6 +46,7 @@ class Planes(Construct):
             log_days=config.log_retention_days)
         storage.grant_tables(self.data_plane, read=("catalog", "manifests"), read_write=("namespaces", "log"))
         storage.grant_objects(self.data_plane, SPILL_PREFIX, *S3_READ_WRITE)
+        storage.grant_objects(self.data_plane, PAYLOAD_PREFIX, *S3_READ_WRITE)  # oversized executor messages
         storage.grant_list(self.data_plane)
         grant_invoke(executor, self.data_plane)
 

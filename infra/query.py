@@ -25,7 +25,7 @@ from infra.lambdas import log_group, worker_function
 from infra.nag import acknowledge
 from infra.packaging import Packaging
 from infra.storage import S3_READ, S3_READ_WRITE, Storage
-from spruce.storage.aws_tables import SLAB_PREFIX, SPILL_PREFIX
+from spruce.storage.aws_tables import PAYLOAD_PREFIX, SLAB_PREFIX, SPILL_PREFIX
 
 EFS_MOUNT = "/mnt/slabs"
 EFS_UID = "1000"
@@ -79,6 +79,7 @@ class Query(Construct):
             vpc=self.vpc, security_group=self.workers_sg,
             filesystem=self._mount())
         storage.grant_objects(self.executor, SLAB_PREFIX, *S3_READ)
+        storage.grant_objects(self.executor, PAYLOAD_PREFIX, *S3_READ_WRITE)  # oversized questions and answers
         storage.grant_list(self.executor)
 
         # The index builder: every INSERT on the log flushes its namespace's tail into a slab.

@@ -16,7 +16,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.nag import acknowledge, arn_of
-from spruce.storage.aws_tables import KEY_SCHEMAS, LOG_TTL_ATTRIBUTE, SLAB_PREFIX, SPILL_PREFIX, TableNames
+from spruce.storage.aws_tables import (
+    KEY_SCHEMAS, LOG_TTL_ATTRIBUTE, PAYLOAD_PREFIX, SLAB_PREFIX, SPILL_PREFIX, TableNames,
+)
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER, "B": dynamodb.AttributeType.BINARY}
 
@@ -69,10 +71,13 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs, server_access_logs_prefix="data/",
             # Objects are immutable and deleted on purpose (collected slabs, truncated spills), so
             # versioning would only keep garbage; no expiry either: a spill lives as long as its log
-            # entry is unflushed. The one lifecycle rule cleans up after interrupted uploads.
+            # entry is unflushed. Lifecycle rules clean up after interrupted uploads, and after
+            # oversized Lambda payloads a crash left unread (their reader deletes them at once).
             lifecycle_rules=[
                 s3.LifecycleRule(id="abort-incomplete-uploads",
                                  abort_incomplete_multipart_upload_after=Duration.days(1)),
+                s3.LifecycleRule(id="expire-unread-lambda-payloads", prefix=f"{PAYLOAD_PREFIX}/",
+                                 expiration=Duration.days(1)),
             ],
             removal_policy=removal, auto_delete_objects=not retain_data)
 
@@ -91,8 +96,8 @@ class Storage(Construct):
             self.tables[role].grant_read_write_data(grantee)
 
     def grant_objects(self, grantee: iam.IGrantable, prefix: str, *actions: str) -> None:
-        """Exactly ``actions`` on the objects under ``prefix/`` (``SLAB_PREFIX`` or ``SPILL_PREFIX``)."""
-        assert prefix in (SLAB_PREFIX, SPILL_PREFIX), prefix
+        """Exactly ``actions`` on the objects under ``prefix/`` (one of the prefixes in ``aws_tables``)."""
+        assert prefix in (SLAB_PREFIX, SPILL_PREFIX, PAYLOAD_PREFIX), prefix
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
             actions=sorted(set(actions)), resources=[self.bucket.arn_for_objects(f"{prefix}/*")]))
         acknowledge(grantee, "AwsSolutions-IAM5",

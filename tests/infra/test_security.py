@@ -111,9 +111,11 @@ def test_each_function_gets_exactly_the_storage_it_uses(synth: Synth):
                                  {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:DeleteObject"},
                                   "log-spill/*": {"s3:DeleteObject"}}),
         s.planes.data_plane: ({catalog, namespaces, manifests, log}, {namespaces, log},
-                              {"bucket": {"s3:ListBucket"}, "log-spill/*": READ_WRITE}),
+                              {"bucket": {"s3:ListBucket"}, "log-spill/*": READ_WRITE,
+                               "lambda-payloads/*": READ_WRITE}),
         s.planes.authorizer: ({catalog}, set(), {}),
-        s.query.executor: (set(), set(), {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:GetObject"}}),
+        s.query.executor: (set(), set(), {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:GetObject"},
+                                          "lambda-payloads/*": READ_WRITE}),
     }
     writer = ({catalog, namespaces, manifests, log}, {namespaces, manifests, log},
               {"bucket": {"s3:ListBucket"},

@@ -280,3 +280,11 @@ def test_alarms_cover_errors_throttles_builder_lag_and_workflows(synth: Synth):
     (policy,) = synth.resources("AWS::SNS::TopicPolicy").values()
     assert any(s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
                and s["Action"] == "sns:Publish" for s in policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def test_unread_lambda_payloads_expire_and_interrupted_uploads_are_aborted(synth: Synth):
+    synth.template.has_resource_properties("AWS::S3::Bucket", {"LifecycleConfiguration": {"Rules": Match.array_with([
+        Match.object_like({"Id": "abort-incomplete-uploads", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}),
+        Match.object_like({"Id": "expire-unread-lambda-payloads", "Prefix": "lambda-payloads/", "ExpirationInDays": 1,
+                           "Status": "Enabled"}),
+    ])}})

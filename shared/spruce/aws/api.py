@@ -4,6 +4,7 @@ and manifests, executors for slab reads, S3 for spilled payloads and to drop an 
 from __future__ import annotations
 
 from spruce.aws.invoke import LambdaInvoker
+from spruce.aws.payloads import PayloadSpill
 from spruce.aws.settings import AwsSettings, client
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.base import SlabAccess, SlabReader
@@ -38,7 +39,7 @@ def api_engine(settings: AwsSettings, *, reads_slabs: bool) -> Spruce:
     if reads_slabs:
         if not settings.executor_function:
             raise RuntimeError("SPRUCE_EXECUTOR_FUNCTION is not set: the data plane reads slabs through it")
-        invoke = LambdaInvoker(client("lambda"), settings.executor_function)
+        invoke = LambdaInvoker(client("lambda"), settings.executor_function, PayloadSpill(s3, settings.bucket))
         slabs = RemoteSlabs(invoke, group_rows=settings.group_rows or DEFAULT_GROUP_ROWS)
     log = DynamoRequestLog(dynamodb, s3, settings.tables, settings.bucket)
     cache = NamespaceCache(log, DynamoManifestStore(dynamodb, settings.tables), slabs)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 #: S3 key prefixes inside the data bucket.
 SLAB_PREFIX = "slabs"
 SPILL_PREFIX = "log-spill"
+#: Lambda request and reply bodies too big for a synchronous invocation (``spruce.aws.payloads``).
+PAYLOAD_PREFIX = "lambda-payloads"
 
 LOG_TTL_ATTRIBUTE = "expires_at"
 
