@@ -80,3 +80,27 @@ def test_upsert_records_on_plain_index_is_400(pc):
     with pytest.raises(PineconeApiException) as err:
         plain.upsert_records(NS, RECORDS[:1])
     assert err.value.status == 400 and "create-for-model" in err.value.body
+
+
+def test_configure_index_embed_converts_and_updates(pc):
+    """CP-CFG-3/4 through SDK 7.x's ``configure_index(embed=...)``."""
+    pc.create_index(name="convert-me", dimension=384, metric="cosine",
+                    spec={"serverless": {"cloud": "aws", "region": "us-east-1"}})
+    assert pc.describe_index("convert-me").embed is None
+    pc.configure_index("convert-me", embed={"model": EMBED_MODEL, "field_map": {"text": "chunk_text"}})
+    desc = pc.describe_index("convert-me")
+    assert desc.embed.model == EMBED_MODEL and desc.embed.field_map == {"text": "chunk_text"}
+    assert desc.embed.dimension == 384 and desc.embed.read_parameters["input_type"] == "query"
+    idx = pc.Index(host=desc.host)
+    idx.upsert_records(NS, RECORDS)
+    res = idx.search(namespace=NS, query={"inputs": {"text": "baking bread at home"}, "top_k": 1})
+    assert res.result.hits[0]["_id"] == "rec4"
+    pc.configure_index("convert-me", embed={"field_map": {"text": "body"}, "write_parameters": {"truncate": "NONE"}})
+    desc = pc.describe_index("convert-me")
+    assert desc.embed.field_map == {"text": "body"} and desc.embed.write_parameters["truncate"] == "NONE"
+    with pytest.raises(PineconeApiException) as err:
+        pc.configure_index("convert-me", embed={"model": "multilingual-e5-large"})
+    assert err.value.status == 400 and "cannot be changed" in err.value.body
+    with pytest.raises(PineconeApiException) as err:
+        pc.configure_index("convert-me", embed={"read_parameters": {"input_type": "image"}})
+    assert err.value.status == 400 and "input_type" in err.value.body

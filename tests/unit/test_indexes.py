@@ -186,7 +186,7 @@ def test_configure_empty_body_changes_nothing():
 @pytest.mark.parametrize("payload,fragment", [
     ({"spec": {"pod": {"replicas": 2}}}, "Only `spec.serverless.read_capacity` can be configured"),
     ({"dimension": 16}, "Cannot configure `dimension`"),
-    ({"embed": {"model": "multilingual-e5-large"}}, "`embed`"),
+    ({"embed": {"model": "all-minilm-l6-v2", "metric": "cosine"}}, "Cannot configure `embed.metric`"),
     ({"deletion_protection": "maybe"}, "Invalid value `maybe` for `deletion_protection`"),
     ({"tags": {"bad key": "v"}}, "Invalid tag key"),
 ])

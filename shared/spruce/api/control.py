@@ -11,7 +11,7 @@ from spruce.api import deps
 from spruce.api.responses import JSONResponse
 from spruce.api.versions import ApiVersion
 from spruce.engine.indexes import DENSE_FIELD, SPARSE_FIELD, new_index_config, validate_configure
-from spruce.engine.integrated import embed_of, new_model_index_config
+from spruce.engine.embed import embed_of, new_model_index_config, text_field
 from spruce.engine.model import IndexConfig
 from spruce.engine.service import Spruce
 from spruce.engine.validation import parse_json
@@ -58,14 +58,17 @@ def index_model(cfg: IndexConfig, public_url: str, version: ApiVersion) -> dict[
 
 
 def _index_model_2026(cfg: IndexConfig, public_url: str) -> dict[str, Any]:
-    """2026-07: the vector fields and filterable metadata as ``schema.fields``, the place it
-    runs as ``deployment``."""
+    """2026-07: the vector fields, filterable metadata and (integrated indexes) the embedded
+    text field as ``schema.fields``, the place it runs as ``deployment``."""
     fields: dict[str, Any] = {}
     if cfg.dimension is not None:
         fields[DENSE_FIELD] = {"type": "dense_vector", "dimension": cfg.dimension, "metric": cfg.metric}
     if cfg.vector_type == "sparse" or cfg.extra.get("sparse_field"):
         fields[SPARSE_FIELD] = {"type": "sparse_vector"}
     fields.update((cfg.metadata_schema or {}).get("fields", {}))
+    embed = embed_of(cfg)
+    if embed is not None:
+        fields[text_field(embed)] = semantic_text_field(embed)
     model: dict[str, Any] = {
         "name": cfg.name,
         "host": f"{public_url}/data/{cfg.name}",
@@ -78,6 +81,13 @@ def _index_model_2026(cfg: IndexConfig, public_url: str) -> dict[str, Any]:
     if cfg.tags:
         model["tags"] = cfg.tags
     return model
+
+
+def semantic_text_field(embed: dict[str, Any]) -> dict[str, Any]:
+    """2026-07: an index created for a model shows its embed block as a ``semantic_text``
+    field named after ``field_map.text`` (what SDK 10.x rebuilds ``IndexModel.embed`` from)."""
+    return {"type": "semantic_text", "model": embed["model"], "metric": embed["metric"],
+            "read_parameters": embed["read_parameters"], "write_parameters": embed["write_parameters"]}
 
 
 def metadata_schema_2025(schema: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +119,7 @@ def describe_index(index_name: str, engine: Engine, public_url: PublicUrl, versi
 
 @router.patch("/indexes/{index_name}")
 def configure_index(index_name: str, engine: Engine, public_url: PublicUrl, version: Version, body: Body) -> Response:
-    change = validate_configure(parse_json(body))
-    cfg = engine.configure_index(index_name, deletion_protection=change.deletion_protection, tags=change.tags)
+    cfg = engine.configure_index(index_name, validate_configure(parse_json(body)))
     return JSONResponse(index_model(cfg, public_url, version), status_code=202)
 
 

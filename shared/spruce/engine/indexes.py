@@ -49,7 +49,9 @@ NAME_MESSAGE = (
 _NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _TAG_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _TAG_VALUE_RE = re.compile(r"[A-Za-z0-9;@_\-.+ ]{0,120}")
-_CONFIGURABLE = ("deletion_protection", "tags", "embed", "spec", "read_capacity")
+_CONFIGURABLE = ("deletion_protection", "tags", "embed", "spec", "read_capacity", "schema")
+_EMBED_CONFIGURABLE = ("model", "field_map", "read_parameters", "write_parameters")
+_SEMANTIC_TEXT_KEYS = ("type", "model", "metric", "description", "read_parameters", "write_parameters")
 DENSE_FIELD = "_values"
 SPARSE_FIELD = "_sparse_values"
 _METADATA_TYPES = ("string", "integer", "float", "boolean", "string_list")
@@ -62,16 +64,20 @@ class ConfigureRequest:
 
     deletion_protection: str | None = None
     tags: dict[str, str] | None = None
+    #: the ``embed`` block (shape-checked; ``spruce.engine.embed`` checks it against the index)
+    embed: dict[str, Any] | None = None
+    #: 2026-07: the ``semantic_text`` field the change was addressed to (must be the index's text field)
+    embed_field: str | None = None
 
 
 def new_index_config(body: Any) -> IndexConfig:
     """Validate a ``POST /indexes`` body and build the config the catalog stores."""
-    body = _object(body, "", "CreateIndexRequest")
+    body = require_object(body, "", "CreateIndexRequest")
     if body.get("schema") is not None or body.get("deployment") is not None:
         return _new_index_config_2026(body)
-    name = validate_index_name(_required(body, "name", str, "a string"))
+    name = validate_index_name(required_field(body, "name", str, "a string"))
     vector_type = _enum(body, "vector_type", VECTOR_TYPES) or "dense"
-    dimension = _typed(body, "dimension", int, "an integer")
+    dimension = typed_field(body, "dimension", int, "an integer")
     metric = _enum(body, "metric", METRICS)
     if vector_type == "dense":
         if dimension is None:
@@ -90,9 +96,9 @@ def new_index_config(body: Any) -> IndexConfig:
                 f"Sparse indexes only support the `dotproduct` metric; got `{metric}`. "
                 "Set `metric` to `dotproduct` or omit it."
             )
-    cloud, region, schema = _serverless_spec(_required(body, "spec", dict, "a JSON object"))
-    return _config(body, name=name, dimension=dimension if vector_type == "dense" else None, metric=metric,
-                   vector_type=vector_type, cloud=cloud, region=region, schema=schema)
+    cloud, region, schema = _serverless_spec(required_field(body, "spec", dict, "a JSON object"))
+    return index_config(body, name=name, dimension=dimension if vector_type == "dense" else None, metric=metric,
+                        vector_type=vector_type, cloud=cloud, region=region, schema=schema)
 
 
 def _new_index_config_2026(body: dict) -> IndexConfig:
@@ -100,24 +106,24 @@ def _new_index_config_2026(body: dict) -> IndexConfig:
     reserved ``_values`` / ``_sparse_values``) and filterable metadata fields; ``deployment``
     where the index runs (managed only; absent = aws us-east-1)."""
     name = body.get("name")
-    name = validate_index_name(_typed(body, "name", str, "a string")) if name is not None \
+    name = validate_index_name(typed_field(body, "name", str, "a string")) if name is not None \
         else f"index-{uuid4().hex[:12]}"
-    schema = _required(body, "schema", dict, "a JSON object")
-    fields = _required(schema, "fields", dict, "a map of field definitions", "schema")
+    schema = required_field(body, "schema", dict, "a JSON object")
+    fields = required_field(schema, "fields", dict, "a map of field definitions", "schema")
     dense: tuple[int, str] | None = None
     sparse = False
     metadata: dict[str, dict[str, Any]] = {}
     for field_name, field_doc in fields.items():
         path = f"schema.fields.{field_name}"
-        field_doc = _object(field_doc, path, "SchemaField")
-        kind = _typed(field_doc, "type", str, "a string", path)
+        field_doc = require_object(field_doc, path, "SchemaField")
+        kind = typed_field(field_doc, "type", str, "a string", path)
         if kind == "dense_vector":
             if field_name != DENSE_FIELD:
                 raise InvalidArgumentError(
                     f"Dense vector fields must be named `{DENSE_FIELD}` (got `{field_name}`): Spruce stores one "
                     "dense vector per record, addressed as `values` by the vectors API."
                 )
-            dimension = _required(field_doc, "dimension", int, "an integer", path)
+            dimension = required_field(field_doc, "dimension", int, "an integer", path)
             if not 1 <= dimension <= MAX_DIMENSION:
                 raise InvalidArgumentError(f"Dimension must be between 1 and {MAX_DIMENSION}; got {dimension}.")
             metric = _enum(field_doc, "metric", METRICS) or "cosine"
@@ -158,23 +164,24 @@ def _new_index_config_2026(body: dict) -> IndexConfig:
             f"got `{dense[1]}`."
         )
     cloud, region = _deployment(body.get("deployment"))
-    _read_capacity(body.get("read_capacity"), "read_capacity")
+    validate_read_capacity(body.get("read_capacity"), "read_capacity")
     for unsupported in ("source_collection", "source_backup_id", "cmek_id"):
         if body.get(unsupported) is not None:
             raise InvalidArgumentError(
                 f"`{unsupported}` is not supported by this server: create the index empty and load it with upsert "
                 "(or bulk import). Encryption at rest uses the deployment's own keys."
             )
-    cfg = _config(body, name=name, dimension=None if dense is None else dense[0],
-                  metric="dotproduct" if dense is None else dense[1], vector_type="dense" if dense else "sparse",
-                  cloud=cloud, region=region, schema={"fields": metadata} if metadata else None)
+    cfg = index_config(body, name=name, dimension=None if dense is None else dense[0],
+                       metric="dotproduct" if dense is None else dense[1], vector_type="dense" if dense else "sparse",
+                       cloud=cloud, region=region, schema={"fields": metadata} if metadata else None)
     if dense is not None and sparse:
         cfg.extra["sparse_field"] = True
     return cfg
 
 
-def _config(body: dict, *, name: str, dimension: int | None, metric: str, vector_type: str, cloud: str,
-            region: str, schema: dict | None) -> IndexConfig:
+def index_config(body: dict, *, name: str, dimension: int | None, metric: str, vector_type: str, cloud: str,
+                 region: str, schema: dict | None) -> IndexConfig:
+    """A new index's config; ``deletion_protection`` and ``tags`` are read from ``body``."""
     return IndexConfig(
         name=name,
         id=str(uuid4()),
@@ -193,11 +200,11 @@ def _config(body: dict, *, name: str, dimension: int | None, metric: str, vector
 
 def validate_metadata_schema(doc: Any, path: str) -> dict[str, Any]:
     """A 2025-10 ``MetadataSchema``: ``{"fields": {name: {"filterable": true}}}`` (CP-SCH-1/2)."""
-    doc = _object(doc, path, "MetadataSchema")
-    fields = _required(doc, "fields", dict, "a map of field names to field settings", path)
+    doc = require_object(doc, path, "MetadataSchema")
+    fields = required_field(doc, "fields", dict, "a map of field names to field settings", path)
     if not fields:
         raise InvalidArgumentError(f"`{path}.fields` must list at least one metadata field.")
-    return {"fields": {name: _metadata_field(_object(f, f"{path}.fields.{name}", "MetadataSchemaField"),
+    return {"fields": {name: _metadata_field(require_object(f, f"{path}.fields.{name}", "MetadataSchemaField"),
                                              f"{path}.fields.{name}", None)
                        for name, f in fields.items()}}
 
@@ -207,7 +214,7 @@ def _metadata_field(doc: dict, path: str, kind: str | None) -> dict[str, Any]:
     if not name or name.startswith("$"):
         raise InvalidArgumentError(f"Invalid metadata field name {name!r} in `{path}`: names must not be empty "
                                    "or start with `$`.")
-    filterable = _typed(doc, "filterable", bool, "a boolean", path)
+    filterable = typed_field(doc, "filterable", bool, "a boolean", path)
     if filterable is not True:
         raise InvalidArgumentError(
             f"`{path}.filterable` must be true: only filterable fields can be declared (`filterable: false` is "
@@ -216,13 +223,13 @@ def _metadata_field(doc: dict, path: str, kind: str | None) -> dict[str, Any]:
     return {"filterable": True} if kind is None else {"type": kind, "filterable": True}
 
 
-def _read_capacity(doc: Any, path: str) -> None:
+def validate_read_capacity(doc: Any, path: str) -> None:
     """Spruce serves every index on demand; ``{"mode": "OnDemand"}`` is accepted as the state
     it already is, dedicated read nodes are refused rather than pretended (CP-RC-1)."""
     if doc is None:
         return
-    doc = _object(doc, path, "ReadCapacity")
-    mode = _typed(doc, "mode", str, "a string", path)
+    doc = require_object(doc, path, "ReadCapacity")
+    mode = typed_field(doc, "mode", str, "a string", path)
     if mode == "OnDemand":
         return
     if mode == "Dedicated":
@@ -236,8 +243,8 @@ def _read_capacity(doc: Any, path: str) -> None:
 def _deployment(doc: Any) -> tuple[str, str]:
     if doc is None:
         return _DEFAULT_DEPLOYMENT
-    doc = _object(doc, "deployment", "IndexDeployment")
-    kind = _required(doc, "deployment_type", str, "a string", "deployment")
+    doc = require_object(doc, "deployment", "IndexDeployment")
+    kind = required_field(doc, "deployment_type", str, "a string", "deployment")
     if kind in ("pod", "byoc"):
         raise InvalidArgumentError(
             f"`deployment.deployment_type` {kind} is not supported: Spruce only runs managed (serverless) indexes. "
@@ -247,46 +254,101 @@ def _deployment(doc: Any) -> tuple[str, str]:
         raise InvalidArgumentError(
             f"Invalid `deployment.deployment_type` {kind!r}: expected one of `managed`, `pod`, `byoc`."
         )
-    cloud = _required(doc, "cloud", str, "a string", "deployment")
-    region = _required(doc, "region", str, "a string", "deployment")
+    cloud = required_field(doc, "cloud", str, "a string", "deployment")
+    region = required_field(doc, "region", str, "a string", "deployment")
     if region not in REGIONS.get(cloud, ()):
         raise NotFoundError(f"Resource cloud: {cloud} region: {region} not found.")
     return cloud, region
 
 
 def validate_configure(body: Any) -> ConfigureRequest:
-    """Validate a ``PATCH /indexes/{name}`` body: serverless indexes may only change
-    ``deletion_protection`` and ``tags`` (CP-CFG-2); tags ``""`` values mean "remove"."""
-    body = _object(body, "", "ConfigureIndexRequest")
+    """Validate the shape of a ``PATCH /indexes/{name}`` body: serverless indexes may only
+    change ``deletion_protection``, ``tags`` and ``embed`` (CP-CFG-2); tags ``""`` values mean
+    "remove". Whether the ``embed`` change fits the index is decided against the index itself
+    (``spruce.engine.embed.configure_embed``)."""
+    body = require_object(body, "", "ConfigureIndexRequest")
     unknown = sorted(k for k, v in body.items() if k not in _CONFIGURABLE and v is not None)
     if unknown:
         fields = ", ".join(f"`{k}`" for k in unknown)
         raise InvalidArgumentError(
-            f"Cannot configure {fields} on a serverless index: only `deletion_protection`, `tags` and "
+            f"Cannot configure {fields} on a serverless index: only `deletion_protection`, `tags`, `embed` and "
             "`read_capacity` (OnDemand) can be changed; `schema` is fixed at creation."
         )
-    if body.get("embed") is not None:
-        raise InvalidArgumentError(
-            "Configuring `embed` (integrated embedding) is not supported by this server; "
-            "configure `deletion_protection` or `tags` instead."
-        )
-    _read_capacity(body.get("read_capacity"), "read_capacity")
+    embed = _configure_embed_shape(body.get("embed"))
+    embed_field = None
+    if body.get("schema") is not None:
+        if embed is not None:
+            raise InvalidArgumentError("Send `embed` or `schema`, not both: they configure the same thing.")
+        embed_field, embed = _semantic_text_change(body["schema"])
+    validate_read_capacity(body.get("read_capacity"), "read_capacity")
     spec = body.get("spec")
     if spec is not None:
-        spec = _object(spec, "spec", "ConfigureIndexSpec")
+        spec = require_object(spec, "spec", "ConfigureIndexSpec")
         serverless = spec.get("serverless")
         if set(spec) - {"serverless"} or serverless is None:
             raise InvalidArgumentError(
                 "Only `spec.serverless.read_capacity` can be configured: this is a serverless index."
             )
-        serverless = _object(serverless, "spec.serverless", "ServerlessConfig")
+        serverless = require_object(serverless, "spec.serverless", "ServerlessConfig")
         if set(serverless) - {"read_capacity"}:
             raise InvalidArgumentError("Only `spec.serverless.read_capacity` can be configured on a serverless index.")
-        _read_capacity(serverless.get("read_capacity"), "spec.serverless.read_capacity")
+        validate_read_capacity(serverless.get("read_capacity"), "spec.serverless.read_capacity")
     return ConfigureRequest(
         deletion_protection=_enum(body, "deletion_protection", DELETION_PROTECTION),
         tags=_tags(body, drop_empty=False),
+        embed=embed,
+        embed_field=embed_field,
     )
+
+
+def _configure_embed_shape(doc: Any) -> dict[str, Any] | None:
+    """``ConfigureIndexRequest.embed``: every field optional, typed (422), no others (400)."""
+    if doc is None:
+        return None
+    doc = require_object(doc, "embed", "ConfigureIndexRequestEmbed")
+    typed_field(doc, "model", str, "a string", "embed")
+    for key in ("field_map", "read_parameters", "write_parameters"):
+        typed_field(doc, key, dict, "a JSON object", "embed")
+    unknown = sorted(k for k, v in doc.items() if k not in _EMBED_CONFIGURABLE and v is not None)
+    if unknown:
+        raise InvalidArgumentError(
+            f"Cannot configure `embed.{unknown[0]}`: only `embed.model` (to convert an index to integrated "
+            "embedding), `field_map`, `read_parameters` and `write_parameters` can be set; the index's "
+            "dimension, metric and vector type come from the index itself."
+        )
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def _semantic_text_change(doc: Any) -> tuple[str, dict[str, Any]]:
+    """2026-07 (SDK 10.x ``configure(schema=...)``): only the ``semantic_text`` field of an index
+    created for a model can change, and only its read/write parameters; returned as the
+    field's name and the equivalent ``embed`` change."""
+    doc = require_object(doc, "schema", "ConfigureIndexSchema")
+    fields = required_field(doc, "fields", dict, "a map of field definitions", "schema")
+    if len(fields) != 1:
+        raise InvalidArgumentError(
+            "`schema.fields` must name exactly one field when configuring an index: its `semantic_text` field "
+            "(the text field of an index created for a model). Other schema fields are fixed at creation."
+        )
+    (name, field_doc), = fields.items()
+    path = f"schema.fields.{name}"
+    field_doc = require_object(field_doc, path, "SchemaField")
+    kind = typed_field(field_doc, "type", str, "a string", path)
+    if kind != "semantic_text":
+        raise InvalidArgumentError(
+            f"`{path}` cannot be configured: only the `semantic_text` field of an index created for a model can "
+            f"change (its read_parameters / write_parameters); other fields are fixed at creation."
+        )
+    unknown = sorted(k for k, v in field_doc.items() if k not in _SEMANTIC_TEXT_KEYS and v is not None)
+    if unknown:
+        raise InvalidArgumentError(f"Unknown `{path}.{unknown[0]}`: a semantic_text field takes "
+                                   f"{', '.join(_SEMANTIC_TEXT_KEYS)}.")
+    change: dict[str, Any] = {}
+    for key in ("model", "metric"):
+        change[key] = typed_field(field_doc, key, str, "a string", path)
+    for key in ("read_parameters", "write_parameters"):
+        change[key] = typed_field(field_doc, key, dict, "a JSON object", path)
+    return name, {k: v for k, v in change.items() if v is not None}
 
 
 def validate_index_name(name: str) -> str:
@@ -313,22 +375,22 @@ def _serverless_spec(spec: dict) -> tuple[str, str, dict | None]:
             f"`spec.{kinds[0]}` indexes are not supported: Spruce only runs serverless indexes. "
             'Use {"serverless": {"cloud": "aws", "region": "us-east-1"}}.'
         )
-    serverless = _object(spec["serverless"], "spec.serverless", "ServerlessSpec")
-    cloud = _required(serverless, "cloud", str, "a string", "spec.serverless")
-    region = _required(serverless, "region", str, "a string", "spec.serverless")
+    serverless = require_object(spec["serverless"], "spec.serverless", "ServerlessSpec")
+    cloud = required_field(serverless, "cloud", str, "a string", "spec.serverless")
+    region = required_field(serverless, "region", str, "a string", "spec.serverless")
     if serverless.get("source_collection") is not None:
         raise InvalidArgumentError(
             "`spec.serverless.source_collection` is not supported: collections only exist for pod-based indexes."
         )
     if region not in REGIONS.get(cloud, ()):
         raise NotFoundError(f"Resource cloud: {cloud} region: {region} not found.")
-    _read_capacity(serverless.get("read_capacity"), "spec.serverless.read_capacity")
+    validate_read_capacity(serverless.get("read_capacity"), "spec.serverless.read_capacity")
     schema = serverless.get("schema")
     return cloud, region, None if schema is None else validate_metadata_schema(schema, "spec.serverless.schema")
 
 
 def _tags(body: dict, *, drop_empty: bool) -> dict[str, str] | None:
-    tags = _typed(body, "tags", dict, "a map of strings")
+    tags = typed_field(body, "tags", dict, "a map of strings")
     if tags is None:
         return None
     out: dict[str, str] = {}
@@ -350,15 +412,15 @@ def _tags(body: dict, *, drop_empty: bool) -> dict[str, str] | None:
 
 
 def _enum(body: dict, field: str, allowed: tuple[str, ...]) -> str | None:
-    value = _typed(body, field, str, "a string")
+    value = typed_field(body, field, str, "a string")
     if value is not None and value not in allowed:
         choices = ", ".join(f"`{a}`" for a in allowed)
         raise InvalidArgumentError(f"Invalid value `{value}` for `{field}`: expected one of {choices}.")
     return value
 
 
-def _required(body: dict, field: str, kind: type, expected: str, parent: str = "") -> Any:
-    value = _typed(body, field, kind, expected, parent)
+def required_field(body: dict, field: str, kind: type, expected: str, parent: str = "") -> Any:
+    value = typed_field(body, field, kind, expected, parent)
     if value is None:
         where = f"{parent}: " if parent else ""
         raise UnprocessableEntityError(
@@ -367,14 +429,14 @@ def _required(body: dict, field: str, kind: type, expected: str, parent: str = "
     return value
 
 
-def _typed(body: dict, field: str, kind: type, expected: str, parent: str = "") -> Any:
+def typed_field(body: dict, field: str, kind: type, expected: str, parent: str = "") -> Any:
     value = body.get(field)
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
         _wrong_type(f"{parent}.{field}" if parent else field, value, expected)
     return value
 
 
-def _object(value: Any, path: str, type_name: str) -> dict:
+def require_object(value: Any, path: str, type_name: str) -> dict:
     if not isinstance(value, dict):
         where = f"{path}: " if path else ""
         raise UnprocessableEntityError(

@@ -21,91 +21,18 @@ from typing import Any
 import numpy as np
 import orjson
 
-from spruce.engine import indexes
+from spruce.engine.embed import DEFAULT_READ, DEFAULT_WRITE, embed_of
 from spruce.engine.filters import parse_filter
 from spruce.engine.metadata import validate_metadata
 from spruce.engine.model import IndexConfig, QuerySpec, ReadResult, WriteResult
 from spruce.engine.records import Record
 from spruce.engine.service import Spruce
-from spruce.engine.validation import MAX_TOP_K, _dense, parse_id, parse_namespace
-from spruce.errors import InvalidArgumentError, NotFoundError
-from spruce.inference import service as inference
+from spruce.engine.validation import MAX_TOP_K, parse_dense, parse_id, parse_namespace
+from spruce.errors import InvalidArgumentError
 from spruce.inference.service import InferenceService
 
 MAX_RECORDS = 96  # DP-UR-4
 MAX_FIELDS = 100  # DP-S-3
-DEFAULT_READ = {"input_type": "query", "truncate": "END"}
-DEFAULT_WRITE = {"input_type": "passage", "truncate": "END"}
-
-
-# ----------------------------------------------------------------------------- control plane
-
-
-def new_model_index_config(body: Any) -> IndexConfig:
-    """Validate a ``CreateIndexForModelRequest`` (CP-EMB-1..6). Type errors and missing
-    required fields are 422 as for ``POST /indexes``; disallowed values 400."""
-    body = indexes._object(body, "", "CreateIndexForModelRequest")
-    name = indexes.validate_index_name(indexes._required(body, "name", str, "a string"))
-    cloud = indexes._required(body, "cloud", str, "a string")
-    region = indexes._required(body, "region", str, "a string")
-    embed = indexes._object(indexes._required(body, "embed", dict, "a JSON object"), "embed",
-                            "CreateIndexForModelRequestEmbed")
-    spec = inference._model(indexes._required(embed, "model", str, "a string", "embed"), "embed")
-    field_map = indexes._required(embed, "field_map", dict, "a map of strings", "embed")
-    if set(field_map) != {"text"} or not isinstance(field_map["text"], str) or not field_map["text"]:
-        raise InvalidArgumentError(
-            f"`embed.field_map` must map the model input `text` to the record field holding the text, e.g. "
-            f'{{"text": "chunk_text"}}; got {orjson.dumps(field_map).decode()}.'
-        )
-    metric = indexes._typed(embed, "metric", str, "a string", "embed") or spec.supported_metrics[0]
-    if metric not in spec.supported_metrics:
-        raise InvalidArgumentError(
-            f"Metric `{metric}` is not supported by model '{spec.name}'; supported: "
-            f"{', '.join(spec.supported_metrics)}."
-        )
-    dimension = indexes._typed(embed, "dimension", int, "an integer", "embed") or spec.default_dimension
-    if dimension not in spec.supported_dimensions:
-        raise InvalidArgumentError(
-            f"Dimension {dimension} is not supported by model '{spec.name}'; supported: "
-            f"{', '.join(map(str, spec.supported_dimensions))}."
-        )
-    read = {**DEFAULT_READ, **_parameters(embed, "read_parameters", spec)}
-    write = {**DEFAULT_WRITE, **_parameters(embed, "write_parameters", spec)}
-    if region not in indexes.REGIONS.get(cloud, ()):
-        raise NotFoundError(f"Resource cloud: {cloud} region: {region} not found.")
-    indexes._read_capacity(body.get("read_capacity"), "read_capacity")
-    schema = body.get("schema")
-    cfg = indexes._config(body, name=name, dimension=dimension, metric=metric, vector_type=spec.vector_type or "dense",
-                          cloud=cloud, region=region,
-                          schema=None if schema is None else indexes.validate_metadata_schema(schema, "schema"))
-    cfg.extra["embed"] = {
-        "model": spec.name, "metric": metric, "dimension": dimension, "vector_type": spec.vector_type,
-        "field_map": dict(field_map), "read_parameters": read, "write_parameters": write,
-    }
-    return cfg
-
-
-def _parameters(embed: dict, key: str, spec: inference.ModelSpec) -> dict[str, Any]:
-    """Model parameters checked against the model's own ``supported_parameters``."""
-    raw = indexes._typed(embed, key, dict, "a JSON object", "embed") or {}
-    supported = {p["parameter"]: p for p in spec.supported_parameters}
-    for name, value in raw.items():
-        p = supported.get(name)
-        if p is None:
-            raise InvalidArgumentError(
-                f"Unsupported parameter `embed.{key}.{name}` for model '{spec.name}'; supported: "
-                f"{', '.join(supported)}."
-            )
-        allowed = p.get("allowed_values")
-        if allowed is not None and value not in allowed:
-            raise InvalidArgumentError(
-                f"`embed.{key}.{name}` must be one of {', '.join(map(str, allowed))}; got {value!r}."
-            )
-    return dict(raw)
-
-
-def embed_of(cfg: IndexConfig) -> dict[str, Any] | None:
-    return cfg.extra.get("embed")
 
 
 # ----------------------------------------------------------------------------- data plane
@@ -210,7 +137,7 @@ class Records:
                     "`query.vector.sparse_values` / `sparse_indices` are not supported by the search endpoint on "
                     "Spruce; send dense `values`, or use POST /query for hybrid queries."
                 )
-            spec.vector = _dense(vector_doc.get("values"), cfg.dimension, "query.vector.values")
+            spec.vector = parse_dense(vector_doc.get("values"), cfg.dimension, "query.vector.values")
         else:
             spec.id = parse_id(rid, "query.id")
         found = self._engine.query(index, namespace, spec)

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from spruce.engine.embed import configure_embed
 from spruce.engine.filters import Filter
+from spruce.engine.indexes import ConfigureRequest
 from spruce.engine.model import IndexConfig, Match, NamespaceInfo, QuerySpec, ReadResult, WriteResult
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.records import (
@@ -64,13 +66,16 @@ class Spruce:
     def list_indexes(self) -> list[IndexConfig]:
         return [_decode_cfg(b) for b in self._catalog.list_indexes()]
 
-    def configure_index(self, name: str, *, deletion_protection: str | None = None,
-                        tags: dict[str, str] | None = None) -> IndexConfig:
+    def configure_index(self, name: str, change: ConfigureRequest) -> IndexConfig:
+        """Apply a validated ``PATCH /indexes/{name}``: every rule is checked against the
+        stored config before the one catalog write, so a rejected change writes nothing."""
         cfg = self.describe_index(name)
-        if deletion_protection is not None:
-            cfg.deletion_protection = deletion_protection
-        if tags is not None:
-            merged = {**(cfg.tags or {}), **tags}
+        if change.embed is not None:
+            cfg.extra["embed"] = configure_embed(cfg, change.embed, change.embed_field)
+        if change.deletion_protection is not None:
+            cfg.deletion_protection = change.deletion_protection
+        if change.tags is not None:
+            merged = {**(cfg.tags or {}), **change.tags}
             cfg.tags = {k: v for k, v in merged.items() if v != ""} or None
         if not self._catalog.put_index(cfg.name, cfg.id, _encode_cfg(cfg), create=False):
             raise NotFoundError(f"Index {name} not found.")

@@ -153,7 +153,7 @@ def parse_query(body: Any, cfg: IndexConfig) -> tuple[str, QuerySpec]:
                 "Sparse indexes cannot be queried with a dense `vector`; send `sparseVector` or `id`."
             )
     elif vector_doc is not None:
-        vector = _dense(vector_doc, cfg.dimension, "vector")
+        vector = parse_dense(vector_doc, cfg.dimension, "vector")
     elif sparse_doc is not None:
         raise InvalidArgumentError(
             "Dense indexes cannot run sparse-only queries: send `vector` (with an optional `sparseVector`) or `id`."
@@ -164,7 +164,7 @@ def parse_query(body: Any, cfg: IndexConfig) -> tuple[str, QuerySpec]:
                 f"Queries with `sparseVector` need an index with the `dotproduct` metric; this index uses "
                 f"`{cfg.metric}`. Drop `sparseVector` or query a dotproduct index."
             )
-        sparse = _sparse(sparse_doc, "sparseVector")
+        sparse = parse_sparse(sparse_doc, "sparseVector")
     if record_id is not None:
         record_id = parse_id(record_id, "id")
     scan_factor = _field(body, "scanFactor", "scan_factor")
@@ -221,8 +221,8 @@ def parse_update(body: Any, cfg: IndexConfig) -> tuple[str, Update | FilterUpdat
         raise InvalidArgumentError("Sparse indexes do not store dense `values`; update `sparseValues` instead.")
     return namespace, Update(
         id=record_id,
-        values=None if values_doc is None else _dense(values_doc, cfg.dimension, "values"),
-        sparse=None if sparse_doc is None else _sparse(sparse_doc, "sparseValues"),
+        values=None if values_doc is None else parse_dense(values_doc, cfg.dimension, "values"),
+        sparse=None if sparse_doc is None else parse_sparse(sparse_doc, "sparseValues"),
         set_metadata=None if metadata is None else _metadata(metadata, "setMetadata"),
     )
 
@@ -380,12 +380,12 @@ def _record(item: Any, cfg: IndexConfig, path: str) -> Record:
     else:
         if values_doc is None:
             raise InvalidArgumentError(f"`{path}.values` is required: a list of {cfg.dimension} numbers.")
-        values = _dense(values_doc, cfg.dimension, f"{path}.values")
+        values = parse_dense(values_doc, cfg.dimension, f"{path}.values")
     metadata = item.get("metadata")
     return Record(
         id=record_id,
         values=values,
-        sparse=None if sparse_doc is None else _sparse(sparse_doc, f"{path}.sparseValues"),
+        sparse=None if sparse_doc is None else parse_sparse(sparse_doc, f"{path}.sparseValues"),
         metadata=None if metadata is None else _metadata(metadata, f"{path}.metadata"),
     )
 
@@ -401,7 +401,7 @@ def _record_bytes(record: Record) -> int:
     return size
 
 
-def _dense(doc: Any, dimension: int | None, path: str) -> np.ndarray:
+def parse_dense(doc: Any, dimension: int | None, path: str) -> np.ndarray:
     if not isinstance(doc, list):
         raise InvalidArgumentError(f"`{path}` must be a list of numbers; got {_show(doc)}.")
     if len(doc) != dimension:
@@ -411,7 +411,7 @@ def _dense(doc: Any, dimension: int | None, path: str) -> np.ndarray:
     return _floats(doc, path)
 
 
-def _sparse(doc: Any, path: str) -> SparseVector:
+def parse_sparse(doc: Any, path: str) -> SparseVector:
     if not isinstance(doc, dict) or doc.get("indices") is None or doc.get("values") is None:
         raise InvalidArgumentError(
             f'`{path}` must be an object {{"indices": [...], "values": [...]}}; got {_show(doc)}.'
