@@ -62,6 +62,13 @@ class Query(Construct):
             performance_mode=efs.PerformanceMode.GENERAL_PURPOSE, throughput_mode=efs.ThroughputMode.ELASTIC,
             # A cache: S3 holds the slabs, so no backups; it may still be kept with the data.
             enable_automatic_backups=False, removal_policy=removal)
+        # Encryption in transit: the file system refuses any client that does not mount over TLS
+        # (Lambda's EFS mounts use TLS).
+        self.file_system.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyWithoutTls", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite",
+                     "elasticfilesystem:ClientRootAccess"],
+            conditions={"Bool": {"aws:SecureTransport": "false"}}))
         self.access_point = self.file_system.add_access_point(
             "Slabs", path="/slabs",
             create_acl=efs.Acl(owner_uid=EFS_UID, owner_gid=EFS_UID, permissions="750"),

@@ -288,3 +288,13 @@ def test_unread_lambda_payloads_expire_and_interrupted_uploads_are_aborted(synth
         Match.object_like({"Id": "expire-unread-lambda-payloads", "Prefix": "lambda-payloads/", "ExpirationInDays": 1,
                            "Status": "Enabled"}),
     ])}})
+
+
+def test_the_slab_cache_refuses_clients_without_tls(synth: Synth):
+    (fs,) = synth.resources("AWS::EFS::FileSystem").values()
+    assert fs["Properties"]["Encrypted"] is True
+    statements = fs["Properties"]["FileSystemPolicy"]["Statement"]
+    assert {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"},
+            "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientRootAccess",
+                       "elasticfilesystem:ClientWrite"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}} in statements
