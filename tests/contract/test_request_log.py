@@ -120,6 +120,30 @@ def test_create_namespace_over_a_row_that_never_existed(log):
     assert (row.last_lsn, row.exists) == (1, True)
 
 
+# ---------------------------------------------------------------- restore_namespace
+
+
+def test_restored_namespace_continues_after_its_lsn(log):
+    assert log.restore_namespace(IDX, NS, 41, b"sch")
+    row = log.namespace(IDX, NS)
+    assert (row.last_lsn, row.exists, row.schema) == (41, True, b"sch")
+    read = log.read_tail(IDX, NS, 41)
+    assert (read.entries, read.last_lsn) == ([], 41)
+    assert log.append(IDX, NS, "upsert", b"x") == 42
+    assert tail(log, after=41) == [(42, "upsert", b"x")]
+    assert log.restore_namespace(IDX, "other", 0, None)
+    assert log.namespace(IDX, "other").schema is None
+
+
+def test_restore_namespace_refuses_a_known_one(log):
+    log.append(IDX, NS, "delete_ids", b"[]")  # a row that never existed still holds a counter
+    assert not log.restore_namespace(IDX, NS, 9, None)
+    assert log.namespace(IDX, NS).last_lsn == 1
+    assert log.create_namespace(IDX, "made", None)
+    assert not log.restore_namespace(IDX, "made", 9, b"s")
+    assert (log.namespace(IDX, "made").last_lsn, log.namespace(IDX, "made").schema) == (0, None)
+
+
 # ---------------------------------------------------------------- read_tail / truncate
 
 

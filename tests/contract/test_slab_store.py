@@ -117,6 +117,27 @@ def test_drop_index_removes_that_index_only(store):
     assert store.open_slab("abc", NS, "s1").count_rows() == len(table)
 
 
+def test_copy_object_makes_the_same_dataset_under_another_index(store):
+    recs, table = slab(512, 16)
+    store.write_slab("src", NS, "big", table)
+    store.build_vector_index("src", NS, "big", "cosine", 512)
+    store.write_tombstones("src", NS, "t1", ["r1", "r2"])
+    size = store.copy_object("src", NS, "slab-big", "backup")
+    assert size > table.nbytes // 2  # the dataset's files, not a name
+    assert store.copy_object("src", NS, "tomb-t1", "backup") > 0
+    assert sorted(store.list_objects("backup", NS)) == ["slab-big", "tomb-t1"]
+    store.drop_index("src")  # the copy stands alone
+    copied = store.open_slab("backup", NS, "big")
+    assert copied.to_arrow().sort_by("row").equals(table)
+    assert [i.columns for i in copied.list_indices()] == [["vector"]]
+    assert store.read_tombstones("backup", NS, "t1") == ["r1", "r2"]
+    assert store.copy_object("backup", NS, "slab-big", "restored") == size  # again, onward: same bytes
+    assert store.copy_object("backup", NS, "slab-big", "restored") == size
+    assert store.open_slab("restored", NS, "big").count_rows() == len(table)
+    with pytest.raises(FileNotFoundError):
+        store.copy_object("src", NS, "slab-big", "elsewhere")
+
+
 def test_object_store_root_needs_a_cleaner():
     with pytest.raises(ValueError, match="drop_index_objects"):
         LanceSlabStore("s3://bucket/slabs")

@@ -100,3 +100,33 @@ def test_a_flush_that_loses_the_manifest_race_leaves_nothing_behind(tmp_path, mo
     assert engine.flush("idx", NS)
     assert sorted(engine.fetch("idx", NS, ["a", "b", "z"]).value) == ["a", "b", "z"]
     engine.close()
+
+
+def test_a_hold_keeps_every_retired_object_until_it_is_released(tmp_path, monkeypatch):
+    from spruce.engine.holds import GcHolds
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(builder_module.time, "time", lambda: clock[0])
+    engine = _open(tmp_path / "d", grace=30.0)
+    cfg = make_index(engine, dimension=4)
+    holds = GcHolds(engine._store)
+    engine.upsert("idx", NS, _records(["a", "b", "c"]))
+    engine.flush("idx", NS)
+    engine.upsert("idx", NS, _records(["b"], seed=1))
+    engine.flush("idx", NS)
+    holds.hold(cfg.id, "backup-1")
+    holds.hold("other-index", "backup-2")  # holds are per index
+    assert holds.held(cfg.id) and not holds.held(cfg.id[:-1])
+    engine.compact("idx", NS, force=True)
+    retired = {r.name for r in _manifest(engine).retired}
+    clock[0] += 60.0
+    assert not engine.collect_garbage("idx", NS)
+    engine.upsert("idx", NS, _records(["d"], seed=2))
+    engine.flush("idx", NS)  # a commit past the grace period deletes nothing while held
+    assert retired <= {r.name for r in _manifest(engine).retired} and retired <= _stored(engine)
+    holds.release(cfg.id, "backup-1")
+    assert not holds.held(cfg.id)
+    assert engine.collect_garbage("idx", NS)
+    assert _stored(engine) == _referenced(engine) | {r.name for r in _manifest(engine).retired}
+    assert retired.isdisjoint(_stored(engine))
+    engine.close()

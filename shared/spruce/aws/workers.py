@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from spruce.aws.settings import AwsSettings, client
 from spruce.engine.builder import Builder, BuilderSettings
+from spruce.engine.holds import GcHolds
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.service import Spruce
 from spruce.engine.slabset import LocalSlabs
 from spruce.storage.dynamo_catalog import DynamoCatalog, DynamoManifestStore
+from spruce.storage.dynamo_jobs import DynamoJobStore
 from spruce.storage.dynamo_log import DynamoRequestLog
 from spruce.storage.efs_cache import EfsSlabCache
 from spruce.storage.s3_slabs import open_s3_slab_store
@@ -29,7 +31,8 @@ def builder_engine(settings: AwsSettings, *, builder: BuilderSettings = STREAM_B
     cache = NamespaceCache(log, manifests, local)
     return Spruce(catalog=DynamoCatalog(dynamodb, s3, settings.tables, settings.bucket), log_store=log,
                   cache=cache, drop_slabs=store.drop_index,
-                  builder=Builder(log, manifests, store, local, cache, builder))
+                  builder=Builder(log, manifests, store, local, cache, builder,
+                                  holds=GcHolds(DynamoJobStore(dynamodb, settings.tables)).held))
 
 
 def executor_slabs(settings: AwsSettings) -> LocalSlabs:

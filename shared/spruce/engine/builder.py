@@ -13,8 +13,13 @@ manifest that lists it is committed.
 
 Garbage: objects a commit stops referencing are listed in that manifest as retired, and a
 later commit deletes them once ``gc_grace_s`` has passed (readers of older manifests may
-still read them until then). The list lives in the manifest, so collection survives any
-process (a Lambda container, the server) going away.
+still read them until then), and only while no backup is copying the index (``holds``). The
+list lives in the manifest, so collection survives any process (a Lambda container, the
+server) going away.
+
+Backups: ``copy_out`` flushes a namespace and copies the objects of its manifest under the
+backup's id, where they are the backup's own (the source may compact, collect or be deleted);
+``copy_in`` copies them into a new index and commits that manifest as its first.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -37,6 +43,10 @@ from spruce.storage.ports import ManifestStore, RequestLog, SlabStore
 
 log = logging.getLogger("spruce.builder")
 
+#: How many flushes ``copy_out`` tries before giving up on a namespace (each loses only to a
+#: concurrent flush, which also moves the manifest forward).
+_FLUSH_ATTEMPTS = 10
+
 
 @dataclass(slots=True)
 class BuilderSettings:
@@ -50,8 +60,13 @@ class BuilderSettings:
 
 
 class Builder:
+    """``holds(index_id)`` is true while a backup of the index is copying its objects: garbage
+    collection then deletes nothing of that index (the retired list keeps it for later)."""
+
     def __init__(self, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore, local: LocalSlabs,
-                 cache: NamespaceCache, settings: BuilderSettings) -> None:
+                 cache: NamespaceCache, settings: BuilderSettings,
+                 holds: Callable[[str], bool] | None = None) -> None:
+        self._holds = holds or (lambda index_id: False)
         self._log = log_store
         self._manifests = manifests
         self._slabs = slabs
@@ -182,7 +197,9 @@ class Builder:
         now = time.time()
         grace = self.settings.gc_grace_s
         due = [r.name for r in manifest.retired if r.at + grace <= now]
-        kept = tuple(r for r in manifest.retired if r.at + grace > now)
+        if due and self._holds(cfg.id):
+            due = []
+        kept = tuple(r for r in manifest.retired if r.name not in due)
         self._delete(cfg.id, namespace_key(namespace), due)
         nxt = replace(nxt, retired=kept + tuple(Retired(name, now) for name in retiring))
         return self._manifests.commit_manifest(cfg.id, namespace, manifest.version, nxt.encode())
@@ -193,7 +210,7 @@ class Builder:
         with self.lock(cfg.id, namespace):
             manifest = self._cache.manifest(cfg.id, namespace)
             now = time.time()
-            if not any(r.at + self.settings.gc_grace_s <= now for r in manifest.retired):
+            if not any(r.at + self.settings.gc_grace_s <= now for r in manifest.retired) or self._holds(cfg.id):
                 return False
             return self._commit(cfg, namespace, manifest, manifest.next(), [])
 
@@ -218,6 +235,51 @@ class Builder:
         for name in stored:
             if name not in live:
                 self._slabs.delete_object(cfg.id, ns_key, name)
+
+    # ------------------------------------------------------------------ backups
+
+    def copy_out(self, cfg: IndexConfig, namespace: str, backup_id: str) -> tuple[Manifest, int]:
+        """Flush every write acknowledged before this call, copy the objects of the manifest that
+        holds them under ``backup_id`` and store that manifest there; returns it and the bytes
+        copied. Idempotent (a retried copy writes the same bytes and finds the same manifest)."""
+        row = self._log.namespace(cfg.id, namespace)
+        target = row.last_lsn if row else 0
+        for _ in range(_FLUSH_ATTEMPTS):
+            if self._cache.manifest(cfg.id, namespace).flushed_lsn >= target:
+                break
+            self.flush(cfg, namespace)
+        ns_key = namespace_key(namespace)
+        with self.lock(cfg.id, namespace):
+            manifest = self._cache.manifest(cfg.id, namespace)
+            if manifest.flushed_lsn < target:
+                raise RuntimeError(f"namespace {namespace!r} of {cfg.name} did not flush to LSN {target}")
+            copy = replace(manifest, retired=())
+            size = sum(self._slabs.copy_object(cfg.id, ns_key, name, backup_id)
+                       for ref in copy.slabs for name in _objects(ref))
+        self._install(backup_id, namespace, copy)
+        return copy, size
+
+    def copy_in(self, cfg: IndexConfig, namespace: str, backup_id: str) -> Manifest:
+        """Copy a backed-up namespace's objects into ``cfg``'s index and commit its manifest there
+        as the first. Idempotent, for retried restore steps."""
+        stored = self._manifests.load_manifest(backup_id, namespace)
+        if stored is None:
+            raise RuntimeError(f"backup {backup_id} holds no manifest for namespace {namespace!r}")
+        manifest = Manifest.decode(*stored)
+        ns_key = namespace_key(namespace)
+        with self.lock(cfg.id, namespace):
+            for ref in manifest.slabs:
+                for name in _objects(ref):
+                    self._slabs.copy_object(backup_id, ns_key, name, cfg.id)
+            self._install(cfg.id, namespace, manifest)
+        return manifest
+
+    def _install(self, index_id: str, namespace: str, manifest: Manifest) -> None:
+        body = manifest.encode()
+        if not self._manifests.commit_manifest(index_id, namespace, 0, body):
+            stored = self._manifests.load_manifest(index_id, namespace)
+            if stored is None or stored[1] != body:
+                raise RuntimeError(f"{index_id}/{namespace!r} already has another manifest")
 
     # ------------------------------------------------------------------ scheduling
 

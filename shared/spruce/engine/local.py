@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from spruce.engine.builder import Builder, BuilderSettings
+from spruce.engine.holds import GcHolds
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.service import Spruce
 from spruce.engine.slabset import LocalSlabs
@@ -25,7 +26,7 @@ class EmbeddedSpruce(Spruce):
         local = LocalSlabs(slabs)
         cache = NamespaceCache(store, store, local)
         super().__init__(catalog=store, log_store=store, cache=cache, drop_slabs=slabs.drop_index,
-                         builder=Builder(store, store, slabs, local, cache, settings))
+                         builder=Builder(store, store, slabs, local, cache, settings, holds=GcHolds(store).held))
         self._store = store
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None

@@ -147,6 +147,20 @@ class DynamoRequestLog:
             raise
         return True
 
+    def restore_namespace(self, index_id: str, namespace: str, last_lsn: int, schema: bytes | None) -> bool:
+        item: Item = {"index_id": {"S": index_id}, "namespace": {"S": namespace}, "present": {"BOOL": True},
+                      "last_lsn": {"N": str(last_lsn)}, "truncated_lsn": {"N": str(last_lsn)}}
+        if schema is not None:
+            item["schema"] = {"B": schema}
+        try:
+            self._dynamodb.put_item(TableName=self._tables.namespaces, Item=item,
+                                    ConditionExpression="attribute_not_exists(index_id)")
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
     def read_tail(self, index_id: str, namespace: str, after_lsn: int) -> TailRead:
         # Head first: every append acknowledged before this call is ≤ last, so the range query
         # below sees exactly those past after_lsn that were not truncated.

@@ -27,19 +27,21 @@ ROWS_PER_PARTITION = 32_768
 
 class LanceSlabStore:
     """``storage_options`` go to every ``lancedb.connect`` (object-store endpoint, credentials).
-    ``drop_index_objects(index_id)`` deletes everything stored for an index; it defaults to
-    removing the index directory under a local ``root`` and is required for an object-store
-    root (LanceDB has no "delete this prefix" call)."""
+    ``drop_index_objects(index_id)`` deletes everything stored for an index and
+    ``copy_dataset(src_index_id, ns_key, name, dst_index_id)`` copies one dataset's files; they
+    default to file operations under a local ``root`` and are required for an object-store root
+    (LanceDB has no "delete this prefix" or "copy this dataset" call)."""
 
     def __init__(self, root: str, *, storage_options: dict[str, str] | None = None,
-                 drop_index_objects: Callable[[str], None] | None = None) -> None:
+                 drop_index_objects: Callable[[str], None] | None = None,
+                 copy_dataset: Callable[[str, str, str, str], int] | None = None) -> None:
         self._root = root.rstrip("/")
         self._storage_options = storage_options
-        if drop_index_objects is None:
+        if drop_index_objects is None or copy_dataset is None:
             if "://" in self._root:
-                raise ValueError(f"an object-store slab root ({self._root}) needs drop_index_objects")
-            drop_index_objects = self._remove_index_dir
-        self._drop_index_objects = drop_index_objects
+                raise ValueError(f"an object-store slab root ({self._root}) needs drop_index_objects and copy_dataset")
+        self._drop_index_objects = drop_index_objects or self._remove_index_dir
+        self._copy_dataset = copy_dataset or self._copy_dataset_dir
         self._lock = threading.Lock()
         self._dbs: dict[tuple[str, str], lancedb.DBConnection] = {}
 
@@ -77,6 +79,9 @@ class LanceSlabStore:
     def delete_object(self, index_id: str, ns_key: str, name: str) -> None:
         self._db(index_id, ns_key).drop_table(name)
 
+    def copy_object(self, src_index_id: str, ns_key: str, name: str, dst_index_id: str) -> int:
+        return self._copy_dataset(src_index_id, ns_key, name, dst_index_id)
+
     def drop_index(self, index_id: str) -> None:
         with self._lock:
             for key in [k for k in self._dbs if k[0] == index_id]:
@@ -85,3 +90,12 @@ class LanceSlabStore:
 
     def _remove_index_dir(self, index_id: str) -> None:
         shutil.rmtree(Path(self._root) / index_id, ignore_errors=True)
+
+    def _copy_dataset_dir(self, src_index_id: str, ns_key: str, name: str, dst_index_id: str) -> int:
+        """A Lance dataset refers to its files by relative paths, so a copied directory is the same dataset."""
+        src = Path(self._root) / src_index_id / ns_key / f"{name}.lance"
+        if not src.is_dir():
+            raise FileNotFoundError(f"no stored object {name} under {src_index_id}/{ns_key}")
+        dst = Path(self._root) / dst_index_id / ns_key / f"{name}.lance"
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+        return sum(f.stat().st_size for f in src.rglob("*") if f.is_file())

@@ -48,6 +48,11 @@ class RequestLog(Protocol):
         (then return False and change nothing). Takes no LSN: it holds no records, and its
         LSN counter (kept across a drop) is untouched."""
 
+    def restore_namespace(self, index_id: str, namespace: str, last_lsn: int, schema: bytes | None) -> bool:
+        """Create a namespace existing with ``schema`` and its LSN counter at ``last_lsn`` (its
+        entries up to there are in a manifest restored from a backup), unless the namespace was
+        ever known (then return False and change nothing). The next append gets ``last_lsn + 1``."""
+
     def read_tail(self, index_id: str, namespace: str, after_lsn: int) -> TailRead:
         """Entries with LSN > ``after_lsn`` in LSN order, and the namespace's last LSN.
 
@@ -141,5 +146,10 @@ class SlabStore(Protocol):
         """Names of every slab and tombstone set stored for the namespace (for garbage collection)."""
 
     def delete_object(self, index_id: str, ns_key: str, name: str) -> None: ...
+
+    def copy_object(self, src_index_id: str, ns_key: str, name: str, dst_index_id: str) -> int:
+        """Copy one stored object (``slab-<id>`` or ``tomb-<name>``, as ``list_objects`` names
+        them) byte for byte, ANN index included, to the same place under ``dst_index_id``; return
+        its size in bytes. Copying again replaces the copy with the same bytes (idempotent)."""
 
     def drop_index(self, index_id: str) -> None: ...

@@ -52,6 +52,23 @@ class S3Prefixes:
                                    f"e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
         return len(keys)
 
+    def copy_prefix(self, src: str, dst: str) -> int:
+        """Copy every object under ``src`` to the same key under ``dst`` (server-side); returns
+        their total size. Fails if ``src`` holds nothing: a missing dataset is not an empty one."""
+        total = copied = 0
+        for key, size in self.objects(src):
+            self._s3.copy_object(Bucket=self.bucket, Key=dst + key[len(src):], ServerSideEncryption="AES256",
+                                 CopySource={"Bucket": self.bucket, "Key": key})
+            total += size
+            copied += 1
+        if not copied:
+            raise FileNotFoundError(f"nothing stored under s3://{self.bucket}/{src}")
+        return total
+
+    def copy_dataset(self, src_index_id: str, ns_key: str, name: str, dst_index_id: str) -> int:
+        """Copy one slab or tombstone dataset to another index id (backups, restores)."""
+        return self.copy_prefix(dataset_prefix(src_index_id, ns_key, name), dataset_prefix(dst_index_id, ns_key, name))
+
     def drop_index(self, index_id: str) -> None:
         """Delete every slab and tombstone set of an index."""
         self.delete_prefix(index_prefix(index_id))

@@ -106,6 +106,12 @@ class SqliteStore:
             )
         return True
 
+    def restore_namespace(self, index_id: str, namespace: str, last_lsn: int, schema: bytes | None) -> bool:
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO namespaces (index_id, name, last_lsn, present, schema) "
+                             "VALUES (?, ?, ?, 1, ?)", (index_id, namespace, last_lsn, schema))
+            return cur.rowcount == 1
+
     def read_tail(self, index_id: str, namespace: str, after_lsn: int) -> TailRead:
         with self._tx("DEFERRED") as db:
             rows = db.execute(
