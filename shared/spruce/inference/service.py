@@ -1,4 +1,4 @@
-"""Validation, truncation, limits and usage for the Inference API (BEHAVIOR §7).
+"""Validation, limits and response shapes for the Inference API (BEHAVIOR §7).
 
 The service speaks JSON-shaped dicts in and out and raises ``SpruceError`` subclasses, which
 the API edge renders as ``{"error": {"code", "message"}, "status"}``. Statuses follow the
@@ -6,54 +6,51 @@ inference OAS: a bad request (unknown model, bad parameter, over a limit) is ``4
 INVALID_ARGUMENT`` (INF-E-7), an unknown model in ``GET /models/{name}`` is ``404``
 (INF-M-2).
 
-Token counting: the model's own WordPiece tokens of each text, **without** ``[CLS]`` and
-``[SEP]`` and after truncation ("What is the maximum diameter of a red pine?" counts 10, as
-in Pinecone's example, INF-E-8). The limit ``max_sequence_length`` (256) counts what the
-model sees, i.e. including the two special tokens, so a text keeps at most 254 tokens.
+Everything that does not need the model's tokenizer is checked here, against the model's
+``ModelSpec`` (its ``supported_parameters`` are the rules), before any provider runs: the
+same checks for a model run in-process, in the AWS inference function or on Bedrock. Token
+rules (truncation, the per-text token limit, token counts) are the provider's: ``local``
+for the models whose tokenizer runs here, the remote model for the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from spruce.errors import InvalidArgumentError, NotFoundError
-from spruce.inference import models
-from spruce.inference.models import CATALOGUE, ModelSpec
-
-TRUNCATE_VALUES = ("END", "NONE")
-INPUT_TYPES = ("query", "passage")
-
-Provider = Any  # an object implementing ports.Embedder / ports.Reranker
+from spruce.inference.hub import ModelHub, packaged_hub
+from spruce.inference.models import ModelSpec
+from spruce.inference.ports import EmbedProvider, EmbedRequest, RerankProvider, RerankRequest
 
 
-def _default_provider(spec: ModelSpec) -> Provider:
-    from spruce.inference import onnx_minilm  # noqa: PLC0415 - imported on first use
-
-    return onnx_minilm.get()
-
-
-def _available_text(type_: str) -> str:
-    names = ", ".join(f"'{n}'" for n in models.available(type_))
+def _available_text(hub: ModelHub, type_: str) -> str:
+    names = ", ".join(f"'{n}'" for n in hub.names(type_))
     return f"Available {type_} models on this server: {names} (GET /models lists them)."
 
 
-def _model(name: Any, type_: str) -> ModelSpec:
+def resolve_model(hub: ModelHub, name: Any, type_: str) -> ModelSpec:
+    """The spec of the ``type_`` model ``name`` on this hub, or a 400 naming the available ones."""
     if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(f"`model` is required: the name of a hosted {type_} model. {_available_text(type_)}")
-    spec = CATALOGUE.get(name)
+        raise InvalidArgumentError(
+            f"`model` is required: the name of a hosted {type_} model. {_available_text(hub, type_)}")
+    spec = hub.spec(name)
     if spec is not None and spec.type == type_:
         return spec
     if spec is not None:
         raise InvalidArgumentError(
-            f"Model '{name}' is a {spec.type} model, not a {type_} model. {_available_text(type_)}"
+            f"Model '{name}' is a {spec.type} model, not a {type_} model. {_available_text(hub, type_)}"
         )
-    if name in models.PINECONE_ONLY:
+    if hub.hosted_elsewhere(name):
         raise InvalidArgumentError(
-            f"Model '{name}' is hosted by Pinecone but not available on Spruce: its weights do not ship in an "
-            f"offline package. {_available_text(type_)}"
+            f"Model '{name}' is hosted by Pinecone but not available on Spruce (this server does not serve it). "
+            f"{_available_text(hub, type_)}"
         )
-    raise InvalidArgumentError(f"Model '{name}' not found. {_available_text(type_)}")
+    raise InvalidArgumentError(f"Model '{name}' not found. {_available_text(hub, type_)}")
+
+
+def _model(name: Any, type_: str) -> ModelSpec:
+    """``resolve_model`` on the packaged models (the embedded host's catalogue)."""
+    return resolve_model(packaged_hub(), name, type_)
 
 
 def _object(body: Any, what: str) -> dict[str, Any]:
@@ -62,42 +59,75 @@ def _object(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
-def _parameters(raw: Any, allowed: tuple[str, ...], model: str) -> dict[str, Any]:
+def _check_value(name: str, value: Any, rule: dict[str, Any]) -> Any:
+    """``value`` checked against one ``supported_parameters`` entry; strings match allowed
+    values case-insensitively and come back spelled as listed."""
+    kind = rule["value_type"]
+    if kind == "boolean":
+        ok = isinstance(value, bool)
+    elif kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    allowed = rule.get("allowed_values")
+    if ok and allowed is not None:
+        if kind == "string":
+            match = [a for a in allowed if a.upper() == value.upper()]
+            ok, value = bool(match), (match[0] if match else value)
+        else:
+            ok = value in allowed
+    if not ok:
+        expected = f"one of {', '.join(map(str, allowed))}" if allowed is not None else f"a {kind}"
+        raise InvalidArgumentError(f"`{name}` must be {expected}; got {value!r}.")
+    return value
+
+
+def parameters(raw: Any, spec: ModelSpec) -> dict[str, Any]:
+    """The request's ``parameters`` checked against the model's ``supported_parameters``
+    (INF-E-2, INF-E-7), with the defaults filled in."""
     if raw is None:
-        return {}
+        raw = {}
     if not isinstance(raw, dict):
         raise InvalidArgumentError("`parameters` must be an object.")
-    unknown = sorted(set(raw) - set(allowed))
+    rules = {p["parameter"]: p for p in spec.supported_parameters}
+    unknown = sorted(set(raw) - set(rules))
     if unknown:
         raise InvalidArgumentError(
-            f"Unsupported parameter(s) {', '.join(unknown)} for model '{model}'; supported: {', '.join(allowed)}."
+            f"Unsupported parameter(s) {', '.join(unknown)} for model '{spec.name}'; supported: "
+            f"{', '.join(rules) or 'none'}."
         )
-    return raw
+    out: dict[str, Any] = {}
+    for name, rule in rules.items():
+        if name in raw and raw[name] is not None:
+            out[name] = _check_value(name, raw[name], rule)
+        elif rule.get("required"):
+            allowed = " or ".join(map(str, rule.get("allowed_values") or ()))
+            raise InvalidArgumentError(f"`parameters.{name}` is required for model '{spec.name}': {allowed}.")
+        elif "default" in rule:
+            out[name] = rule["default"]
+    return out
 
 
-def _truncate(params: dict[str, Any], default: str) -> str:
-    value = params.get("truncate", default)
-    if not isinstance(value, str) or value.upper() not in TRUNCATE_VALUES:
-        raise InvalidArgumentError(f"`truncate` must be one of {', '.join(TRUNCATE_VALUES)}; got {value!r}.")
-    return value.upper()
-
-
-def _fit(ids: list[int], limit: int, truncate: str, spec: ModelSpec, what: str) -> list[int]:
-    """Apply the token limit: cut at the end (END) or refuse (NONE)."""
-    content = limit - 2  # [CLS] and [SEP]
-    if len(ids) <= content:
-        return ids
-    if truncate == "NONE":
+def _batch(body: dict[str, Any], key: str, spec: ModelSpec, what: str) -> list[Any]:
+    """The request's list under ``key``: 1 to the model's batch size items (INF-E-4, INF-R-4)."""
+    items = body.get(key)
+    if not isinstance(items, list) or not items:
+        raise InvalidArgumentError(f"`{key}` is required: a list of 1 to {spec.max_batch_size} {what}.")
+    if len(items) > spec.max_batch_size:
         raise InvalidArgumentError(
-            f"{what} is {len(ids) + 2} tokens, over the {limit}-token limit of model '{spec.name}' "
-            f"(counting [CLS] and [SEP]), and truncate is NONE. Shorten it or use truncate END."
-        )
-    return ids[:content]
+            f"Model '{spec.name}' accepts at most {spec.max_batch_size} {key} per request; got {len(items)}. "
+            "Split the batch.")
+    return items
 
 
 class InferenceService:
-    def __init__(self, provider: Callable[[ModelSpec], Provider] = _default_provider) -> None:
-        self._provider = provider
+    """Embed, rerank and the model listing over one host's ``ModelHub``."""
+
+    def __init__(self, hub: ModelHub | None = None) -> None:
+        self.hub = hub or packaged_hub()
+
+    def model(self, name: Any, type_: str) -> ModelSpec:
+        return resolve_model(self.hub, name, type_)
 
     # --- models -------------------------------------------------------------------------------
 
@@ -107,15 +137,15 @@ class InferenceService:
         if vector_type is not None and vector_type not in ("dense", "sparse"):
             raise InvalidArgumentError(f"`vector_type` must be dense or sparse; got {vector_type!r}.")
         out = [
-            m.info() for m in CATALOGUE.values()
+            m.info() for m in self.hub.specs()
             if (type_ is None or m.type == type_) and (vector_type is None or m.vector_type == vector_type)
         ]
         return {"models": out}
 
     def describe_model(self, name: str) -> dict[str, Any]:
-        spec = CATALOGUE.get(name)
+        spec = self.hub.spec(name)
         if spec is None:
-            names = ", ".join(f"'{n}'" for n in CATALOGUE)
+            names = ", ".join(f"'{n}'" for n in self.hub.names())
             raise NotFoundError(f"Model {name} not found. Models available on this server: {names}.")
         return spec.info()
 
@@ -123,22 +153,8 @@ class InferenceService:
 
     def embed(self, body: Any) -> dict[str, Any]:
         body = _object(body, "embed")
-        spec = _model(body.get("model"), "embed")
-        params = _parameters(body.get("parameters"), ("input_type", "truncate", "dimension"), spec.name)
-        input_type = params.get("input_type")
-        if input_type is None:
-            raise InvalidArgumentError(
-                f"`parameters.input_type` is required for model '{spec.name}': query or passage."
-            )
-        if input_type not in INPUT_TYPES:
-            raise InvalidArgumentError(f"`input_type` must be query or passage; got {input_type!r}.")
-        truncate = _truncate(params, "END")
-        dimension = params.get("dimension", spec.default_dimension)
-        if isinstance(dimension, bool) or dimension not in spec.supported_dimensions:
-            raise InvalidArgumentError(
-                f"`dimension` {dimension!r} is not supported by model '{spec.name}'; supported: "
-                f"{', '.join(map(str, spec.supported_dimensions))}."
-            )
+        spec = self.model(body.get("model"), "embed")
+        params = parameters(body.get("parameters"), spec)
         inputs = _batch(body, "inputs", spec, 'objects like {"text": "..."}')
         texts = []
         for i, item in enumerate(inputs):
@@ -146,28 +162,35 @@ class InferenceService:
             if not isinstance(text, str):
                 raise InvalidArgumentError(f"`inputs[{i}]` must be an object with a string `text`.")
             texts.append(text)
-        model = self._provider(spec)
-        ids = [
-            _fit(t.ids, spec.max_sequence_length, truncate, spec, f"inputs[{i}]")
-            for i, t in enumerate(model.tokenize(texts))
-        ]
-        # input_type: all-MiniLM-L6-v2 was trained without query/passage prefixes, so both
-        # values embed the text as is (validated above, no effect on the vector).
-        vectors = model.embed_ids(ids)
-        return {
-            "model": spec.name,
-            "vector_type": "dense",
-            "data": [{"values": row, "vector_type": "dense"} for row in vectors],
-            "usage": {"total_tokens": sum(len(x) for x in ids)},
-        }
+        request = EmbedRequest(
+            model=spec.name, texts=texts, input_type=params["input_type"], truncate=params.get("truncate", "END"),
+            max_tokens=params.get("max_tokens_per_sequence", spec.max_sequence_length),
+            dimension=params.get("dimension", spec.default_dimension),
+            return_tokens=params.get("return_tokens", False),
+        )
+        provider: EmbedProvider = self.hub.provider(spec.name)  # type: ignore[assignment]
+        out = provider.embed(request)
+        if spec.vector_type == "sparse":
+            assert out.sparse is not None
+            data = []
+            for v in out.sparse:
+                item: dict[str, Any] = {"sparse_values": v.values, "sparse_indices": v.indices}
+                if request.return_tokens:
+                    item["sparse_tokens"] = v.tokens
+                item["vector_type"] = "sparse"
+                data.append(item)
+        else:
+            assert out.dense is not None
+            data = [{"values": row, "vector_type": "dense"} for row in out.dense]
+        return {"model": spec.name, "vector_type": spec.vector_type, "data": data,
+                "usage": {"total_tokens": out.total_tokens}}
 
     # --- rerank -------------------------------------------------------------------------------
 
     def rerank(self, body: Any) -> dict[str, Any]:
         body = _object(body, "rerank")
-        spec = _model(body.get("model"), "rerank")
-        params = _parameters(body.get("parameters"), ("truncate",), spec.name)
-        truncate = _truncate(params, spec.default_truncate)
+        spec = self.model(body.get("model"), "rerank")
+        params = parameters(body.get("parameters"), spec)
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             raise InvalidArgumentError("`query` is required: a non-empty string.")
@@ -183,7 +206,6 @@ class InferenceService:
                 f"Model '{spec.name}' supports only {spec.max_rank_fields} rank field; got {len(rank_fields)} "
                 f"({', '.join(rank_fields)})."
             )
-        field = rank_fields[0]
         docs: list[dict[str, Any]] = []
         texts: list[str] = []
         for i, doc in enumerate(documents):
@@ -191,13 +213,15 @@ class InferenceService:
                 doc = {"text": doc}
             if not isinstance(doc, dict):
                 raise InvalidArgumentError(f"`documents[{i}]` must be an object (or a string).")
-            value = doc.get(field)
-            if not isinstance(value, str):
-                raise InvalidArgumentError(
-                    f"`documents[{i}]` has no string field '{field}' to rank on (rank_fields: {rank_fields})."
-                )
+            for field in rank_fields:
+                if not isinstance(doc.get(field), str):
+                    raise InvalidArgumentError(
+                        f"`documents[{i}]` has no string field '{field}' to rank on (rank_fields: {rank_fields})."
+                    )
             docs.append(doc)
-            texts.append(value)
+            # Several rank fields (INF-R-4) reach the model as one "field: value" line each, in priority order.
+            texts.append(doc[rank_fields[0]] if len(rank_fields) == 1
+                         else "\n".join(f"{f}: {doc[f]}" for f in rank_fields))
         top_n = body.get("top_n")
         if top_n is None:
             top_n = len(docs)
@@ -207,12 +231,10 @@ class InferenceService:
         if not isinstance(return_documents, bool):
             raise InvalidArgumentError("`return_documents` must be true or false.")
 
-        model = self._provider(spec)
-        tokens = model.tokenize([query, *texts])
-        limit = spec.max_sequence_length
-        q = _fit(tokens[0].ids, limit, truncate, spec, "The query")
-        d = [_fit(t.ids, limit, truncate, spec, f"documents[{i}].{field}") for i, t in enumerate(tokens[1:])]
-        scores = model.score_ids(q, d)
+        provider: RerankProvider = self.hub.provider(spec.name)  # type: ignore[assignment]
+        scores = provider.rerank(RerankRequest(
+            model=spec.name, query=query, documents=texts, truncate=params.get("truncate", spec.default_truncate),
+            max_tokens=spec.max_sequence_length))
         order = sorted(range(len(docs)), key=lambda i: (-float(scores[i]), i))[:top_n]
         data = []
         for i in order:
@@ -222,15 +244,3 @@ class InferenceService:
             data.append(item)
         # INF-R-6: one request is one rerank unit.
         return {"model": spec.name, "data": data, "usage": {"rerank_units": 1}}
-
-
-def _batch(body: dict[str, Any], key: str, spec: ModelSpec, what: str) -> list[Any]:
-    """The request's list under ``key``: 1 to the model's batch size items."""
-    items = body.get(key)
-    if not isinstance(items, list) or not items:
-        raise InvalidArgumentError(f"`{key}` is required: a list of 1 to {spec.max_batch_size} {what}.")
-    if len(items) > spec.max_batch_size:
-        raise InvalidArgumentError(
-            f"Model '{spec.name}' accepts at most {spec.max_batch_size} {key} per request; got {len(items)}. "
-            "Split the batch.")
-    return items
