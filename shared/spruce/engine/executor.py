@@ -55,7 +55,7 @@ def _get(s: SlabSet, a: dict[str, Any]) -> dict[str, Any]:
 
 
 def _search(s: SlabSet, a: dict[str, Any]) -> dict[str, Any]:
-    hits = s.search(decode_query(a["query"]), a["k"], parse_filter(a["filter"]), _hidden(a))
+    hits = s.search(decode_query(a["query"]), a["k"], parse_filter(a["filter"], internal=True), _hidden(a))
     return {"hits": [[h.score, h.id, h.slab_id, h.row] for h in best_hits(hits, a["k"], s.metric)]}
 
 
@@ -68,10 +68,10 @@ def _read_hits(s: SlabSet, a: dict[str, Any]) -> dict[str, Any]:
 _OPS: dict[str, Callable[[SlabSet, dict[str, Any]], dict[str, Any]]] = {
     "get": _get,
     "count_present": lambda s, a: {"count": s.count_present(a["ids"])},
-    "ids_matching": lambda s, a: {"ids": sorted(s.ids_matching(parse_filter(a["filter"])))},
+    "ids_matching": lambda s, a: {"ids": sorted(s.ids_matching(parse_filter(a["filter"], internal=True)))},
     "search": _search,
     "read_hits": _read_hits,
     "list_ids": lambda s, a: {"ids": s.list_ids(a["prefix"], a["after"], a["want"], _hidden(a))},
-    "matching_ids": lambda s, a: {"ids": s.matching_ids(parse_filter(a["filter"]), _hidden(a))},
+    "matching_ids": lambda s, a: {"ids": s.matching_ids(parse_filter(a["filter"], internal=True), _hidden(a))},
     "metadata_keys": lambda s, a: {"keys": sorted(s.metadata_keys(_hidden(a)))},
 }

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spruce.engine.metadata import MetadataLayout, json_type_name, kind_of, to_float
+from spruce.engine.metadata import TERMS_KEY, MetadataLayout, json_type_name, kind_of, to_float
 from spruce.errors import InvalidArgumentError
 
 MAX_DEPTH = 10
@@ -210,22 +210,36 @@ def _or(parts: Iterable[str]) -> str:
 # ----------------------------------------------------------------------------- parsing
 
 
-def parse_filter(doc: Any) -> Filter | None:
-    """Validate and compile a filter document; ``None`` and ``{}`` mean "no filter"."""
+def parse_filter(doc: Any, *, internal: bool = False) -> Filter | None:
+    """Validate and compile a filter document; ``None`` and ``{}`` mean "no filter".
+    ``internal``: a document the engine built itself (``with_all_terms``), which may name
+    hidden metadata keys and use ``$all``; user filters never can."""
     if doc is None:
         return None
     if not isinstance(doc, dict):
         raise InvalidArgumentError(
             f'A filter must be a JSON object such as {{"genre": {{"$eq": "drama"}}}} (got {json_type_name(doc)}).')
-    return Filter(_parse_object(doc, 0), doc) if doc else None
+    return Filter(_parse_object(doc, 0, internal), doc) if doc else None
 
 
-def _parse_object(doc: dict[str, Any], depth: int) -> Node:
+def with_all_terms(flt: Filter | None, terms: list[str]) -> Filter:
+    """``flt`` and "the record's hidden word set holds every one of ``terms``" (match_terms).
+    The condition is one more key of the top-level object, so it adds no nesting depth; the
+    document stays a filter document, so query executors compile the same tree from it."""
+    if not terms:
+        raise ValueError("with_all_terms needs at least one term")
+    doc = {**(flt.document if flt is not None else {}), TERMS_KEY: {"$all": list(terms)}}
+    return parse_filter(doc, internal=True)
+
+
+def _parse_object(doc: dict[str, Any], depth: int, internal: bool) -> Node:
     """A filter object (top level or a clause of ``$and``/``$or``) nested in ``depth`` of them."""
     clauses = []
     for key, value in doc.items():
         if key in _LOGICAL_OPERATORS:
-            clauses.append(_parse_logical(key, value, depth + 1))
+            clauses.append(_parse_logical(key, value, depth + 1, internal))
+        elif internal and key == TERMS_KEY:
+            clauses.append(_parse_all(key, value))
         elif key in _FIELD_OPERATORS:
             raise InvalidArgumentError(
                 f"Operator {key} must be applied to a field, e.g. {{\"year\": {{\"{key}\": ...}}}}; "
@@ -238,7 +252,7 @@ def _parse_object(doc: dict[str, Any], depth: int) -> Node:
     return _combine(And, clauses)
 
 
-def _parse_logical(op: str, value: Any, depth: int) -> Node:
+def _parse_logical(op: str, value: Any, depth: int, internal: bool) -> Node:
     if depth > MAX_DEPTH:
         raise InvalidArgumentError(
             f"Filter nests $and/$or more than {MAX_DEPTH} levels deep; flatten it.")
@@ -249,7 +263,7 @@ def _parse_logical(op: str, value: Any, depth: int) -> Node:
         if not isinstance(clause, dict) or not clause:
             got = "an empty object" if clause == {} else json_type_name(clause)
             raise InvalidArgumentError(f"Each clause of {op} must be a non-empty filter object (got {got}).")
-    return _combine(And if op == "$and" else Or, [_parse_object(clause, depth) for clause in value])
+    return _combine(And if op == "$and" else Or, [_parse_object(clause, depth, internal) for clause in value])
 
 
 def _combine(cls: type[And] | type[Or], clauses: list[Node]) -> Node:
@@ -264,6 +278,15 @@ def _combine(cls: type[And] | type[Or], clauses: list[Node]) -> Node:
 
 def _depth(node: Node) -> int:
     return 1 + max(map(_depth, node.clauses)) if isinstance(node, (And, Or)) else 0
+
+
+def _parse_all(key: str, value: Any) -> Node:
+    """``{key: {"$all": [s, ...]}}``: the list field ``key`` holds every string (an AND of
+    ``$eq`` containments, so both evaluators already know it)."""
+    terms = value.get("$all") if isinstance(value, dict) and set(value) == {"$all"} else None
+    if not isinstance(terms, list) or not terms or not all(isinstance(t, str) for t in terms):
+        raise InvalidArgumentError(f'"{key}" takes {{"$all": [strings]}}.')
+    return _combine(And, [_member(key, [t], negate=False) for t in terms])
 
 
 def _parse_field(key: str, value: Any) -> Node:

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 
 MAX_METADATA_BYTES = 40960
 
+#: Keys the engine writes for itself start with ``$``, which user metadata may not (MD rule
+#: above, ``_check_key``): they can never collide with a user's field, user filters cannot
+#: name them, and ``visible`` drops them from everything returned.
+HIDDEN_PREFIX = "$"
+#: The word set of an integrated sparse index's text field (``query.match_terms``, DP-S-8).
+TERMS_KEY = "$terms"
+
 KINDS = ("s", "f", "b", "l")
 """Column kinds in canonical order: string, float64, bool, list<string>."""
 
@@ -72,6 +79,13 @@ def validate_metadata(md: Any, *, max_bytes: int = MAX_METADATA_BYTES) -> dict[s
     out = {_check_key(key): _check_value(key, value) for key, value in md.items()}
     _check_size(out, max_bytes)
     return out
+
+
+def visible(md: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``md`` without the engine's hidden keys (a new dict only when there are some)."""
+    if md is None or not any(key.startswith(HIDDEN_PREFIX) for key in md):
+        return md
+    return {key: value for key, value in md.items() if not key.startswith(HIDDEN_PREFIX)}
 
 
 def _check_key(key: Any) -> str:

@@ -11,19 +11,22 @@ import json
 import logging
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from spruce.engine.embed import configure_embed
 from spruce.engine.filters import Filter
 from spruce.engine.indexes import ConfigureRequest
+from spruce.engine.metadata import HIDDEN_PREFIX, visible
 from spruce.engine.model import IndexConfig, Match, NamespaceInfo, QuerySpec, ReadResult, WriteResult
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.records import (
     DeleteAll, DeleteByFilter, DeleteIds, Operation, Record, Update, UpdateByFilter, Upsert, encode_op,
 )
 from spruce.engine.snapshot import Snapshot
-from spruce.errors import AlreadyExistsError, ForbiddenError, InvalidArgumentError, NotFoundError
+from spruce.errors import (
+    AlreadyExistsError, FailedPreconditionError, ForbiddenError, InvalidArgumentError, NotFoundError,
+)
 from spruce.keys import hash_api_key
 from spruce.storage.ports import Catalog, NamespaceRow, RequestLog
 
@@ -81,6 +84,20 @@ class Spruce:
             raise NotFoundError(f"Index {name} not found.")
         return cfg
 
+    def set_index_state(self, cfg: IndexConfig, state: str) -> bool:
+        """Move an index to ``state`` (a restore: Initializing → Ready); False if the index is gone."""
+        cfg.state = state
+        return self._catalog.put_index(cfg.name, cfg.id, _encode_cfg(cfg), create=False)
+
+    def namespace_rows(self, cfg: IndexConfig) -> list[NamespaceRow]:
+        """Every namespace the log knows for the index (existing or dropped), sorted by name."""
+        return self._log.namespaces(cfg.id)
+
+    def drop_stored(self, stored_id: str) -> None:
+        """Delete the manifests and objects stored under an id that names no index (a backup's)."""
+        self._catalog.delete_index("", stored_id)
+        self._drop_slabs(stored_id)
+
     def delete_index(self, name: str) -> None:
         cfg = self.describe_index(name)
         if cfg.deletion_protection == "enabled":
@@ -102,7 +119,7 @@ class Spruce:
     # ================================================================== writes
 
     def _write(self, index: str, namespace: str, op: Operation) -> WriteResult:
-        cfg = self.describe_index(index)
+        cfg = _ready(self.describe_index(index))
         kind, payload = encode_op(op)
         lsn = self._log.append(cfg.id, namespace, kind, payload)
         row = self._log.namespace(cfg.id, namespace)
@@ -145,16 +162,20 @@ class Spruce:
     # ================================================================== reads
 
     def _snapshot(self, cfg: IndexConfig, namespace: str) -> Snapshot:
+        _ready(cfg)
         return self._cache.snapshot(cfg.id, namespace, metric=cfg.metric, dimension=cfg.dimension)
 
     def query(self, index: str, namespace: str, q: QuerySpec) -> ReadResult[list[Match]]:
         cfg = self.describe_index(index)
         snap = self._snapshot(cfg, namespace)
-        return ReadResult(snap.query(q), snap.max_lsn, snap.manifest.flushed_lsn)
+        matches = snap.query(q)
+        for m in matches:  # fresh per query; the metadata dict itself is shared, so it is replaced
+            m.metadata = visible(m.metadata)
+        return ReadResult(matches, snap.max_lsn, snap.manifest.flushed_lsn)
 
     def fetch(self, index: str, namespace: str, ids: list[str]) -> ReadResult[dict[str, Record]]:
         snap = self._snapshot(self.describe_index(index), namespace)
-        return ReadResult(snap.fetch(ids), snap.max_lsn, snap.manifest.flushed_lsn)
+        return ReadResult(_visible(snap.fetch(ids)), snap.max_lsn, snap.manifest.flushed_lsn)
 
     def fetch_by_metadata(self, index: str, namespace: str, flt: Filter, *, limit: int,
                           token: str | None) -> ReadResult[tuple[dict[str, Record], str | None]]:
@@ -166,7 +187,7 @@ class Spruce:
             ids = ids[bisect_right(ids, after):]
         page = ids[:limit]
         nxt = _encode_token(page[-1]) if len(ids) > limit else None
-        return ReadResult((snap.fetch(page), nxt), snap.max_lsn, snap.manifest.flushed_lsn)
+        return ReadResult((_visible(snap.fetch(page)), nxt), snap.max_lsn, snap.manifest.flushed_lsn)
 
     def list_ids(self, index: str, namespace: str, *, prefix: str | None, limit: int,
                  token: str | None) -> ReadResult[tuple[list[str], str | None]]:
@@ -219,7 +240,8 @@ class Spruce:
         """A namespace's count, schema (its own, else the index's: CP-SCH-4) and metadata keys."""
         snap = self._snapshot(cfg, row.name)
         schema = json.loads(row.schema) if row.schema is not None else cfg.metadata_schema
-        return NamespaceInfo(row.name, snap.record_count, schema, snap.metadata_keys())
+        keys = [k for k in snap.metadata_keys() if not k.startswith(HIDDEN_PREFIX)]
+        return NamespaceInfo(row.name, snap.record_count, schema, keys)
 
     # ================================================================== maintenance
 
@@ -241,6 +263,29 @@ class Spruce:
 
     def close(self) -> None:
         """Release what the host holds (the embedded host stops its background builder)."""
+
+
+def _visible(records: dict[str, Record]) -> dict[str, Record]:
+    """Records as returned to users: without the engine's hidden metadata keys. Snapshot
+    records may be shared (the tail cache), so changed ones are copies."""
+    out = {}
+    for rid, rec in records.items():
+        md = visible(rec.metadata)
+        out[rid] = rec if md is rec.metadata else replace(rec, metadata=md)
+    return out
+
+
+def _ready(cfg: IndexConfig) -> IndexConfig:
+    """Data-plane calls need a Ready index: a restore fills the others' namespaces."""
+    if cfg.state == "Ready":
+        return cfg
+    if cfg.state == "Initializing":
+        raise FailedPreconditionError(
+            f"Index {cfg.name} is not ready: it is being restored from a backup. Wait until describe_index "
+            "shows it ready (or the restore job Completed), then retry.")
+    raise FailedPreconditionError(
+        f"Index {cfg.name} is not usable (state {cfg.state}): its restore from a backup failed; "
+        "describe the restore job for the reason, delete the index and restore again.")
 
 
 def _encode_cfg(cfg: IndexConfig) -> bytes:
