@@ -52,5 +52,11 @@ class UnprocessableEntityError(SpruceError):
     status, code, grpc_code = 422, "UNPROCESSABLE_ENTITY", 3
 
 
+class ResourceExhaustedError(SpruceError):
+    """A rate limit or quota was hit (BEHAVIOR §2.5): retry with backoff."""
+
+    status, code, grpc_code = 429, "RESOURCE_EXHAUSTED", 8
+
+
 class UnavailableError(SpruceError):
     status, code, grpc_code = 503, "UNAVAILABLE", 14
