@@ -21,8 +21,9 @@ import orjson
 from spruce.engine import indexes
 from spruce.engine.model import IndexConfig
 from spruce.errors import InvalidArgumentError, NotFoundError
-from spruce.inference import service as inference
+from spruce.inference.hub import packaged_hub
 from spruce.inference.models import ModelSpec
+from spruce.inference.service import resolve_model
 
 DEFAULT_READ = {"input_type": "query", "truncate": "END"}
 DEFAULT_WRITE = {"input_type": "passage", "truncate": "END"}
@@ -46,10 +47,10 @@ def write_parameters(embed: dict[str, Any]) -> dict[str, Any]:
 
 
 def embed_model(name: Any) -> ModelSpec:
-    """A hosted embed model by name, with the Inference API's own messages for unknown,
-    Pinecone-only and rerank models. (``_model`` is the inference package's private lookup;
-    that package is owned separately and does not export one yet.)"""
-    return inference._model(name, "embed")
+    """A packaged embed model by name (the models records are embedded with, in-process on
+    every host), with the Inference API's own messages for unknown, Pinecone-only and rerank
+    models."""
+    return resolve_model(packaged_hub(), name, "embed")
 
 
 # ----------------------------------------------------------------------------- create
