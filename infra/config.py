@@ -27,6 +27,7 @@ class SpruceConfig:
     executor_memory_mb: int = 3008
     builder_memory_mb: int = 3008
     compaction_memory_mb: int = 3008
+    bulk_memory_mb: int = 3008
     #: Ephemeral /tmp (MB) of the slab-writing functions (builder, compaction).
     worker_ephemeral_mb: int = 2048
     #: HTTP API stage throttling (requests per second, burst).
@@ -45,6 +46,11 @@ class SpruceConfig:
     builder_batch_window_s: int = 5
     #: Alarm when the builder's stream iterator age exceeds this (seconds).
     builder_lag_alarm_s: int = 300
+    #: Bulk import/export files: the only S3 place the bulk task reads and writes (imports from
+    #: ``s3://<bucket>/<prefix>/...``). Empty bucket: the stack's data bucket. Same region as the stack
+    #: (the workers reach S3 through the VPC's gateway endpoint).
+    bulk_bucket: str = ""
+    bulk_prefix: str = "bulk"
     #: Optional e-mail address subscribed to the alarm topic.
     alarm_email: str = ""
 

@@ -32,6 +32,7 @@ class SpruceStack(Stack):
         self.admin_key = AdminKey(self, "AdminKey", config=config, packaging=self.packaging, storage=self.storage)
         self.workflows = Workflows(self, "Workflows", config=config, packaging=self.packaging, storage=self.storage,
                                    query=self.query)
+        self.workflows.grant_start_bulk(self.planes.data_plane)
         self.observability = Observability(
             self, "Observability",
             functions={"ControlPlane": self.planes.control_plane, "DataPlane": self.planes.data_plane,
@@ -48,4 +49,6 @@ class SpruceStack(Stack):
         CfnOutput(self, "CompactionStateMachine", value=self.workflows.compaction.state_machine_arn,
                   description='Start with {"index": ..., "namespaces": [...], "force": false}')
         CfnOutput(self, "DataBucket", value=self.storage.bucket.bucket_name)
+        CfnOutput(self, "BulkUri", value=self.workflows.bulk_source.uri,
+                  description="Import from / export to s3 URIs under this prefix (bulk import/export)")
         CfnOutput(self, "AlarmTopic", value=self.observability.topic.topic_arn)

@@ -110,7 +110,8 @@ def test_each_function_gets_exactly_the_storage_it_uses(synth: Synth):
         s.planes.control_plane: ({catalog, namespaces, manifests, log}, {catalog, namespaces, manifests, log},
                                  {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:DeleteObject"},
                                   "log-spill/*": {"s3:DeleteObject"}}),
-        s.planes.data_plane: ({catalog, namespaces, manifests, log}, {namespaces, log},
+        # The catalog write is job documents only (dynamodb:LeadingKeys, test_bulk_workflows).
+        s.planes.data_plane: ({catalog, namespaces, manifests, log}, {catalog, namespaces, log},
                               {"bucket": {"s3:ListBucket"}, "log-spill/*": READ_WRITE,
                                "lambda-payloads/*": READ_WRITE}),
         s.planes.authorizer: ({catalog}, set(), {}),
@@ -121,6 +122,9 @@ def test_each_function_gets_exactly_the_storage_it_uses(synth: Synth):
               {"bucket": {"s3:ListBucket"},
                "slabs/*": READ_WRITE, "log-spill/*": READ_WRITE})
     expected[s.query.builder] = expected[task] = writer
+    expected[s.workflows.task_functions["BulkTask"]] = (
+        writer[0], writer[1] | {catalog},
+        {**writer[2], "bulk/*": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}})
     for function, (read, written, s3_access) in expected.items():
         name = function.node.path
         assert _tables_written(synth, function) == (read, written), name

@@ -25,7 +25,8 @@ def _functions(synth: Synth) -> dict[str, object]:
     s = synth.stack
     return {"control_plane": s.planes.control_plane, "data_plane": s.planes.data_plane,
             "authorizer": s.planes.authorizer, "query_executor": s.query.executor,
-            "index_builder": s.query.builder, "compaction_task": s.workflows.task_functions["CompactionTask"]}
+            "index_builder": s.query.builder, "compaction_task": s.workflows.task_functions["CompactionTask"],
+            "workflow_task": s.workflows.task_functions["BulkTask"]}
 
 
 # -- storage ------------------------------------------------------------------------------------

@@ -16,11 +16,12 @@ with the last state and the error text, so the job's document records ``Failed``
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from spruce.engine.service import Spruce
@@ -45,6 +46,11 @@ class JobHost:
     engine: Spruce
     jobs: JobStore
     launcher: Launcher
+    #: Steps may read and write this machine's files (``file://`` URIs, paths): the embedded host only.
+    local_files: bool = False
+    #: Set when the host shuts down: a repeating step returns early and leaves the job's persisted
+    #: progress for the next start to resume (a Lambda task never sees it set).
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,11 @@ class Workflow:
         raise KeyError(f"workflow {self.name} has no step {name}")
 
 
+class JobFailed(Exception):
+    """The user's mistake found while a step runs (a bad file, an existing namespace): the job
+    fails at once with this message. State machines do not retry it (other errors they retry)."""
+
+
 REGISTRY: dict[str, Workflow] = {}
 
 
@@ -85,6 +96,20 @@ def run_step(host: JobHost, workflow: str, step: str, state: State) -> State:
 def fail(host: JobHost, workflow: str, state: State, error: str) -> None:
     """Record a failed run (the state machine's catch calls this through the task handler)."""
     REGISTRY[workflow].on_failure(host, state, error)
+
+
+def failure_text(error: dict[str, Any]) -> str:
+    """A state machine catch's ``{"Error", "Cause"}`` as ``run_to_end`` words a failure:
+    ``"<exception type>: <message>"`` (Lambda puts a Python exception's type and message in
+    ``Cause`` as JSON; Step Functions' own errors, such as ``States.Timeout``, carry plain text)."""
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return f"{parsed.get('errorType') or error.get('Error')}: {parsed['errorMessage']}"
+    return f"{error.get('Error', 'Error')}: {cause}".rstrip(": ")
 
 
 def run_to_end(host: JobHost, workflow: Workflow, state: State) -> State:

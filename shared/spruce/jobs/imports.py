@@ -1,0 +1,366 @@
+"""The bulk import workflow (BEHAVIOR §4.15): plan → load (one chunk per call) → finish.
+
+- **plan**: list ``URI/<namespace>/*.parquet``, check every file's columns against the index
+  (DP-IMP-5), check the target namespaces do not exist (DP-IMP-4), count rows for
+  ``percentComplete``; the plan is kept in the job's document, so a resumed job never plans twice.
+- **load**: up to ``CHUNK_ROWS`` rows of one row group per call, parsed and validated in bulk, then
+  written through the engine's ordinary upsert in batches of ≤1000 records / ≤2 MB: every batch is
+  one request-log entry with its own LSN, so freshness headers stay truthful and a record is
+  queryable as soon as its batch returns. ``continue`` skips bad rows, ``abort`` fails the job on
+  the first one (nothing of that chunk is written; earlier chunks stay). The chunk's progress is a
+  versioned update of the document: a cancel in between wins and the next call stops.
+- **finish**: ``Completed`` at 100 %. Imported records are already queryable (read-your-writes),
+  so unlike Pinecone (DP-IMP-8) there is no long InProgress-at-100 % indexing phase.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from spruce.engine.metadata import validate_metadata
+from spruce.engine.model import DEFAULT_NAMESPACE, IndexConfig
+from spruce.engine.records import Record
+from spruce.engine.validation import MAX_BATCH, MAX_UPSERT_BYTES, parse_id, parse_namespace, parse_sparse
+from spruce.errors import SpruceError
+from spruce.jobs import bulk
+from spruce.jobs.bulk import IN_PROGRESS
+from spruce.jobs.sources import Location, import_files, locate
+from spruce.jobs.workflow import JobFailed, JobHost, State, Step, Workflow, register
+
+#: Rows per load call: bounded work per Lambda task, and how soon a cancel is seen.
+CHUNK_ROWS = 10_000
+#: Files per import: the plan lives in the job's document (DynamoDB items hold ≤ 400 KB).
+MAX_FILES = 1000
+COLUMNS = ("id", "values", "sparse_values", "metadata")
+
+
+def _config(host: JobHost, state: State) -> IndexConfig:
+    cfg = host.engine.describe_index(state["index"])
+    if cfg.id != state["indexId"]:
+        raise JobFailed(f"Index {state['index']} was deleted while the import ran.")
+    return cfg
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def plan(host: JobHost, state: State) -> State:
+    found = bulk.load(host.jobs, state["kind"], state["job"])
+    assert found is not None, state
+    doc = found[1]
+    if doc["status"] != bulk.PENDING or "files" in doc:
+        return state  # cancelled before it started, or planned already (a resumed job)
+    cfg = _config(host, state)
+    location = locate(doc["uri"], local_files=host.local_files)
+    listed = import_files(location)
+    if len(listed) > MAX_FILES:
+        raise JobFailed(f"{doc['uri']} holds {len(listed)} Parquet files; Spruce imports at most {MAX_FILES} "
+                        "per import. Split the directory.")
+    files = []
+    for folder, path in listed:
+        try:
+            namespace = parse_namespace(folder)
+        except SpruceError as exc:
+            raise JobFailed(f"Folder {folder!r} is not a valid namespace name: {exc.message}") from None
+        try:
+            meta = pq.read_metadata(path, filesystem=location.fs)
+            schema = meta.schema.to_arrow_schema()
+        except (OSError, pa.ArrowException) as exc:
+            raise JobFailed(f"{path} is not a readable Parquet file: {exc}") from None
+        check_columns(schema, cfg, path)
+        files.append([namespace, path, meta.num_rows])
+    for namespace in sorted({f[0] for f in files}):
+        check_target(host, cfg, namespace)
+
+    def planned(doc: bulk.Doc) -> bulk.Doc | None:
+        if doc["status"] != bulk.PENDING:
+            return None
+        return {**doc, "status": IN_PROGRESS, "files": files, "totalRows": sum(f[2] for f in files),
+                "cursor": [0, 0], "rowsRead": 0}
+    bulk.mutate(host.jobs, state["kind"], state["job"], planned)
+    return state
+
+
+def check_columns(schema: pa.Schema, cfg: IndexConfig, path: str) -> None:
+    """DP-IMP-5: only ``id``, ``values``, ``sparse_values``, ``metadata``, typed as documented."""
+    names = schema.names
+    extra = [n for n in names if n not in COLUMNS]
+    if extra:
+        raise JobFailed(f"{path} has column(s) {', '.join(extra)}; allowed columns are id, values, "
+                        "sparse_values and metadata.")
+    if "id" not in names or not _is_string(schema.field("id").type):
+        raise JobFailed(f"{path} needs an `id` column of strings.")
+    if "metadata" in names and not (_is_string(schema.field("metadata").type)
+                                    or pa.types.is_null(schema.field("metadata").type)):
+        raise JobFailed(f"{path}: `metadata` must be a string column holding JSON objects.")
+    sparse_index = cfg.vector_type == "sparse"
+    if sparse_index and "values" in names:
+        raise JobFailed(f"{path} has a `values` column, but index {cfg.name} is sparse: "
+                        "send only id, sparse_values and metadata.")
+    if not sparse_index:
+        if "values" not in names:
+            raise JobFailed(f"{path} needs a `values` column (list of {cfg.dimension} floats) "
+                            f"for dense index {cfg.name}.")
+        kind = schema.field("values").type
+        if not (_is_list(kind) and _is_number(kind.value_type)):
+            raise JobFailed(f"{path}: `values` must be a list of floats, not {kind}.")
+    if "sparse_values" in names:
+        if not sparse_index and cfg.metric != "dotproduct":
+            raise JobFailed(f"{path} has `sparse_values`, but index {cfg.name} uses {cfg.metric}: sparse values "
+                            "need a sparse index or a dense index with the dotproduct metric.")
+        kind = schema.field("sparse_values").type
+        fields = {kind.field(i).name: kind.field(i).type for i in range(kind.num_fields)} \
+            if pa.types.is_struct(kind) else {}
+        if not (set(fields) == {"indices", "values"} and _is_list(fields["indices"])
+                and pa.types.is_integer(fields["indices"].value_type) and _is_list(fields["values"])
+                and _is_number(fields["values"].value_type)):
+            raise JobFailed(f"{path}: `sparse_values` must be STRUCT<indices: LIST<UINT32>, values: LIST<FLOAT>>, "
+                            f"not {kind}.")
+    elif sparse_index:
+        raise JobFailed(f"{path} needs a `sparse_values` column for sparse index {cfg.name}.")
+
+
+def check_target(host: JobHost, cfg: IndexConfig, namespace: str) -> None:
+    """DP-IMP-4: targets must not exist; the default namespace must be empty."""
+    try:
+        info = host.engine.describe_namespace(cfg.name, namespace)
+    except SpruceError as exc:
+        if exc.status == 404:
+            return
+        raise
+    if namespace == DEFAULT_NAMESPACE:
+        if info.record_count:
+            raise JobFailed("The default namespace is not empty. Imports into the default namespace are only "
+                            "allowed when it holds no records.")
+        return
+    raise JobFailed(f'The namespace "{namespace}" already exists. Imports are only allowed into nonexistent '
+                    "namespaces.")
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_floating(kind) or pa.types.is_integer(kind)
+
+
+# ----------------------------------------------------------------------------- load
+
+
+@dataclass(slots=True)
+class _OpenRowGroup:
+    path: str
+    row_group: int
+    first_row: int  # of the row group, in the file
+    table: pa.Table
+
+
+class _Reader:
+    """Keeps the row group a job is reading between load calls (the embedded runner calls load
+    in a loop; a warm Lambda container often gets the next call too), so a row group is decoded
+    once, not once per chunk."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[tuple[str, str], _OpenRowGroup] = {}
+
+    def chunk(self, job: tuple[str, str], location: Location, path: str, row: int) -> tuple[pa.Table, int]:
+        """Up to ``CHUNK_ROWS`` rows of ``path`` from ``row``, within one row group, and the row
+        group's end (the file's row where the next chunk starts, if the chunk reaches it)."""
+        with self._lock:
+            current = self._open.get(job)
+        if current is None or current.path != path or not (
+                current.first_row <= row < current.first_row + current.table.num_rows):
+            meta = pq.read_metadata(path, filesystem=location.fs)
+            first = 0
+            for rg in range(meta.num_row_groups):
+                rows = meta.row_group(rg).num_rows
+                if first <= row < first + rows:
+                    break
+                first += rows
+            else:
+                raise RuntimeError(f"row {row} is past the end of {path}")
+            with location.fs.open_input_file(path) as f:
+                table = pq.ParquetFile(f).read_row_group(rg)
+            current = _OpenRowGroup(path, rg, first, table)
+            with self._lock:
+                self._open[job] = current
+        offset = row - current.first_row
+        return current.table.slice(offset, CHUNK_ROWS), current.first_row + current.table.num_rows
+
+    def forget(self, job: tuple[str, str]) -> None:
+        with self._lock:
+            self._open.pop(job, None)
+
+
+_reader = _Reader()
+
+
+def load(host: JobHost, state: State) -> State:
+    job = (state["kind"], state["job"])
+    found = bulk.load(host.jobs, *job)
+    assert found is not None, state
+    doc = found[1]
+    if doc["status"] != IN_PROGRESS or host.stopping.is_set():
+        _reader.forget(job)
+        return {**state, "more": False}
+    file_no, row = doc["cursor"]
+    files = doc["files"]
+    while file_no < len(files) and row >= files[file_no][2]:
+        file_no, row = file_no + 1, 0  # empty files, or the end of one
+    if file_no == len(files):
+        return _advance(host, state, doc, (file_no, row), 0, 0)
+    cfg = _config(host, state)
+    namespace, path, rows = files[file_no]
+    chunk, _ = _reader.chunk(job, locate(doc["uri"], local_files=host.local_files), path, row)
+    records, bad = parse_chunk(chunk, cfg)
+    if bad and doc["errorMode"] == "abort":
+        at, message = bad[0]
+        raise JobFailed(f"{path} row {row + at}: {message} (errorMode abort; {doc['recordsImported']} "
+                        "records were imported before it).")
+    for batch in batches(records):
+        host.engine.upsert(state["index"], namespace, batch)
+    return _advance(host, state, doc, (file_no, row + chunk.num_rows), chunk.num_rows, len(records))
+
+
+def _advance(host: JobHost, state: State, before: bulk.Doc, cursor: tuple[int, int], rows: int,
+             written: int) -> State:
+    """Record one chunk's progress, unless the job was cancelled (or another run of this step
+    moved the cursor) meanwhile; answer whether to load more."""
+    def progressed(doc: bulk.Doc) -> bulk.Doc | None:
+        if doc["status"] != IN_PROGRESS or doc["cursor"] != before["cursor"]:
+            return None
+        read = doc["rowsRead"] + rows
+        return {**doc, "cursor": list(cursor), "rowsRead": read, "recordsImported": doc["recordsImported"] + written,
+                "percentComplete": min(99.9, 100.0 * read / doc["totalRows"]) if doc["totalRows"] else 0.0}
+    doc = bulk.mutate(host.jobs, state["kind"], state["job"], progressed)
+    more = doc["status"] == IN_PROGRESS and list(doc["cursor"]) != [len(doc["files"]), 0] \
+        and not host.stopping.is_set()
+    if not more:
+        _reader.forget((state["kind"], state["job"]))
+    return {**state, "more": more}
+
+
+def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], list[tuple[int, str]]]:
+    """Rows → records, and ``(row, problem)`` for every row that breaks a rule an upsert would
+    refuse (the same checks and messages). Vectors are checked in bulk with numpy."""
+    n = table.num_rows
+    problems: dict[int, str] = {}
+    ids = table.column("id").to_pylist()
+    dense = None
+    if "values" in table.column_names:
+        dense, dense_problems = _dense(table.column("values"), cfg.dimension)
+        problems.update(dense_problems)
+    sparse = table.column("sparse_values").to_pylist() if "sparse_values" in table.column_names else [None] * n
+    metadata = table.column("metadata").to_pylist() if "metadata" in table.column_names else [None] * n
+    records: list[Record] = []
+    for i in range(n):
+        if i in problems:
+            continue
+        try:
+            if ids[i] is None:
+                raise JobFailed("`id` is required.")
+            record_id = parse_id(ids[i], "id")
+            sv = None
+            if sparse[i] is not None:
+                sv = parse_sparse(sparse[i], "sparse_values")
+            elif cfg.vector_type == "sparse":
+                raise JobFailed("`sparse_values` is required in a sparse index.")
+            md = None
+            if metadata[i] is not None:
+                try:
+                    md = validate_metadata(orjson.loads(metadata[i]))
+                except orjson.JSONDecodeError:
+                    raise JobFailed("`metadata` is not valid JSON.") from None
+            records.append(Record(record_id, None if dense is None else dense[i], sv, md))
+        except SpruceError as exc:
+            problems[i] = exc.message
+        except JobFailed as exc:
+            problems[i] = str(exc)
+    return records, sorted(problems.items())
+
+
+def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, dict[int, str]]:
+    """The ``values`` column as an (n, dimension) float32 matrix (rows with problems hold zeros)."""
+    arr = column.combine_chunks()
+    n = len(arr)
+    lengths = pc.fill_null(pc.list_value_length(arr), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = pc.list_flatten(arr).cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls → NaN
+    sizes = np.maximum(lengths, 0)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    dim = dimension or 0
+    ok = lengths == dim
+    matrix = np.zeros((n, dim), dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        matrix[ok] = flat[starts[ok, None] + np.arange(dim)].astype(np.float32)
+    finite = np.isfinite(matrix).all(axis=1)
+    problems: dict[int, str] = {}
+    for i in np.flatnonzero(~ok | ~finite):
+        if lengths[i] < 0:
+            problems[int(i)] = f"`values` is required: a list of {dim} numbers."
+        elif lengths[i] != dim:
+            problems[int(i)] = f"Vector dimension {lengths[i]} does not match the dimension of the index {dim}."
+        else:
+            problems[int(i)] = "`values` must contain only finite numbers within the 32-bit float range."
+    return matrix, problems
+
+
+def batches(records: list[Record]) -> list[list[Record]]:
+    """Upsert-sized batches (≤ MAX_BATCH records, ≤ MAX_UPSERT_BYTES of vectors and metadata)."""
+    out: list[list[Record]] = []
+    batch: dict[str, Record] = {}
+    size = 0
+    for record in records:
+        bytes_ = _size(record)
+        if batch and (len(batch) >= MAX_BATCH or size + bytes_ > MAX_UPSERT_BYTES):
+            out.append(list(batch.values()))
+            batch, size = {}, 0
+        batch.pop(record.id, None)  # a repeated id within a batch: the later row wins, as in an upsert
+        batch[record.id] = record
+        size += bytes_
+    if batch:
+        out.append(list(batch.values()))
+    return out
+
+
+def _size(record: Record) -> int:
+    size = len(record.id)
+    if record.values is not None:
+        size += record.values.nbytes
+    if record.sparse is not None:
+        size += record.sparse.indices.nbytes + record.sparse.values.nbytes
+    if record.metadata:
+        size += len(orjson.dumps(record.metadata))
+    return size
+
+
+# ----------------------------------------------------------------------------- finish
+
+
+def finish(host: JobHost, state: State) -> State:
+    def completed(doc: bulk.Doc) -> bulk.Doc | None:
+        if doc["status"] != IN_PROGRESS or list(doc["cursor"]) != [len(doc["files"]), 0]:
+            return None  # cancelled, or stopped by a shutdown (resumed at the next start)
+        return {**doc, "status": bulk.COMPLETED, "percentComplete": 100.0, "finishedAt": bulk.now()}
+    bulk.mutate(host.jobs, state["kind"], state["job"], completed)
+    return {key: value for key, value in state.items() if key != "more"}
+
+
+def on_failure(host: JobHost, state: State, error: str) -> None:
+    bulk.fail_job(host.jobs, state["kind"], state["job"], error)
+
+
+WORKFLOW = register(Workflow(bulk.IMPORT, (Step("plan", plan), Step("load", load, repeats=True),
+                                           Step("finish", finish)), on_failure=on_failure))
