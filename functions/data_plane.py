@@ -5,8 +5,10 @@ from mangum import Mangum
 
 from spruce.api.app import create_app
 from spruce.aws.api import api_engine
+from spruce.aws.inference import aws_inference
 from spruce.aws.settings import AwsSettings
 
 settings = AwsSettings.from_env()
-app = create_app(api_engine(settings, reads_slabs=True), public_url=settings.public_url, planes=("data",))
+app = create_app(api_engine(settings, reads_slabs=True), public_url=settings.public_url, planes=("data",),
+                 inference_service=aws_inference(settings))
 handler = Mangum(app, lifespan="off")

@@ -7,10 +7,18 @@ from fastapi import Request
 
 from spruce.api.versions import ApiVersion, version_of
 from spruce.engine.service import Spruce
+from spruce.errors import UnavailableError
+from spruce.inference.service import InferenceService
+from spruce.jobs.workflow import JobHost
 
 
 async def engine(request: Request) -> Spruce:
     return request.app.state.engine
+
+
+async def inference(request: Request) -> InferenceService:
+    """The app's Inference API service (its host's model catalogue)."""
+    return request.app.state.inference
 
 
 async def public_url(request: Request) -> str:
@@ -30,3 +38,12 @@ async def raw_body(request: Request) -> bytes:
 async def api_version(request: Request) -> ApiVersion:
     """The API version this request is answered in (negotiated by ``ApiVersionMiddleware``)."""
     return version_of(request.scope)
+
+
+async def job_host(request: Request) -> JobHost:
+    """What long-running jobs (backups, restores, imports) run against on this host."""
+    host = getattr(request.app.state, "jobs", None)
+    if host is None:
+        raise UnavailableError("This server was started without a job runner, so it cannot run backups, "
+                               "restores or imports; start it with `spruce serve`.")
+    return host

@@ -24,6 +24,9 @@ class AwsSettings:
     group_rows: int | None  # rows per executor group (None: engine.remote's default)
     efs_root: str  # the executors' slab cache mount
     efs_max_bytes: int
+    inference_function: str | None = None  # the inference Lambda running the packaged models (API functions)
+    bedrock_models: tuple[str, ...] = ()  # Spruce names of the Bedrock models served (SPRUCE_BEDROCK_MODELS)
+    bedrock_region: str | None = None  # None: the function's own region
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> AwsSettings:
@@ -36,12 +39,16 @@ class AwsSettings:
             group_rows=int(env["SPRUCE_EXECUTOR_GROUP_ROWS"]) if env.get("SPRUCE_EXECUTOR_GROUP_ROWS") else None,
             efs_root=env.get("SPRUCE_EFS_ROOT", "/mnt/slabs"),
             efs_max_bytes=int(env.get("SPRUCE_EFS_MAX_BYTES", 200 * 2**30)),
+            inference_function=env.get("SPRUCE_INFERENCE_FUNCTION") or None,
+            bedrock_models=tuple(n.strip() for n in env.get("SPRUCE_BEDROCK_MODELS", "").split(",") if n.strip()),
+            bedrock_region=env.get("SPRUCE_BEDROCK_REGION") or None,
         )
 
 
 @cache
-def client(service: str):
-    """One boto3 client per service per process (endpoint and credentials from the environment)."""
+def client(service: str, region: str | None = None):
+    """One boto3 client per service (and region) per process (endpoint and credentials from the
+    environment; ``region`` None: the environment's)."""
     import boto3
 
-    return boto3.client(service, config=CLIENT_CONFIG)
+    return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
