@@ -1,13 +1,15 @@
-"""Integrated indexes (BEHAVIOR §3.7, §4.4, §4.6): an index that embeds its own text.
+"""Records API of integrated indexes (BEHAVIOR §4.4, §4.6): indexes that embed their own text
+(the ``embed`` block's rules are ``spruce.engine.embed``).
 
-- ``new_model_index_config``: ``POST /indexes/create-for-model`` → an ``IndexConfig`` whose
-  ``extra["embed"]`` holds the embed block (model, metric, dimension, vector_type, field_map,
-  read/write parameters), echoed by describe/list.
 - ``Records.upsert``: NDJSON text records; the ``field_map`` text field is embedded with the
-  index's ``write_parameters`` (default ``input_type`` passage), every other field — the text field
-  included, so ``fields`` can return it — is stored as metadata.
-- ``Records.search``: ``query.inputs.text`` (embedded as a query), ``query.vector`` or
-  ``query.id``; ``filter``, ``fields``, and ``rerank`` over the top_k hits.
+  index's ``write_parameters``, every other field — the text field included, so ``fields``
+  can return it — is stored as metadata. Sparse indexes also store the text's words under
+  the hidden ``$terms`` key, for ``match_terms``.
+- ``Records.search``: ``query.inputs.text`` (embedded with the ``read_parameters``),
+  ``query.vector`` (dense ``values`` and/or ``sparse_values`` + ``sparse_indices``) or
+  ``query.id``; ``filter``, ``match_terms`` (sparse indexes: every term's words must be in
+  the record's text — a pre-filter, so a search still returns ``top_k`` hits when that many
+  records match), ``fields``, and ``rerank`` over the top_k hits.
 
 Embedding and reranking go through the Inference API's ``InferenceService`` (its model,
 parameter, truncation and batch validation applies unchanged); nothing here imports
@@ -21,21 +23,24 @@ from typing import Any
 import numpy as np
 import orjson
 
-from spruce.engine.embed import DEFAULT_READ, DEFAULT_WRITE, embed_of
-from spruce.engine.filters import parse_filter
-from spruce.engine.metadata import validate_metadata
+from spruce.engine.embed import embed_of, read_parameters, text_field, write_parameters
+from spruce.engine.filters import parse_filter, with_all_terms
+from spruce.engine.metadata import TERMS_KEY, validate_metadata
 from spruce.engine.model import IndexConfig, QuerySpec, ReadResult, WriteResult
-from spruce.engine.records import Record
+from spruce.engine.records import Record, SparseVector
 from spruce.engine.service import Spruce
-from spruce.engine.validation import MAX_TOP_K, parse_dense, parse_id, parse_namespace
+from spruce.engine.terms import words
+from spruce.engine.validation import (
+    MAX_SPARSE_NNZ, MAX_TOP_K, MAX_TOP_K_SPARSE, parse_dense, parse_id, parse_namespace, parse_sparse,
+)
 from spruce.errors import InvalidArgumentError
 from spruce.inference.service import InferenceService
 
 MAX_RECORDS = 96  # DP-UR-4
 MAX_FIELDS = 100  # DP-S-3
+MATCH_STRATEGIES = ("all",)
 
-
-# ----------------------------------------------------------------------------- data plane
+Vector = np.ndarray | SparseVector
 
 
 class Records:
@@ -52,12 +57,12 @@ class Records:
         if embed is None:
             raise InvalidArgumentError(
                 f"Index {index} has no integrated embedding: upserting text records needs an index created with "
-                "POST /indexes/create-for-model. Upsert vectors with /vectors/upsert instead."
+                "POST /indexes/create-for-model (or converted with PATCH /indexes/{name} and `embed`). Upsert "
+                "vectors with /vectors/upsert instead."
             )
-        text_field = embed["field_map"]["text"]
-        docs = _ndjson(raw)
+        field = text_field(embed)
         records: dict[str, tuple[str, dict[str, Any]]] = {}
-        for i, doc in enumerate(docs):
+        for i, doc in enumerate(_ndjson(raw)):
             path = f"records[{i}]"
             if not isinstance(doc, dict):
                 raise InvalidArgumentError(f"`{path}` must be a JSON object.")
@@ -66,23 +71,27 @@ class Records:
                 raise InvalidArgumentError(f"`{path}` needs an `_id` (or `id`).")
             rid = parse_id(rid, f"{path}._id")
             fields = {k: v for k, v in doc.items() if k not in ("_id", "id")}
-            text = fields.get(text_field)
+            text = fields.get(field)
             if not isinstance(text, str) or not text.strip():
                 raise InvalidArgumentError(
-                    f"`{path}` has no text to embed: the index's field_map maps `text` to `{text_field}`, which "
+                    f"`{path}` has no text to embed: the index's field_map maps `text` to `{field}`, which "
                     "must be a non-empty string."
                 )
             metadata = validate_metadata(fields) or {}
             records.pop(rid, None)
             records[rid] = (text, metadata)
-        params = {**DEFAULT_WRITE, **(embed.get("write_parameters") or {})}
-        out = self._inference.embed({
-            "model": embed["model"], "parameters": params,
-            "inputs": [{"text": text} for text, _ in records.values()],
-        })
-        vectors = [np.asarray(d["values"], dtype=np.float32) for d in out["data"]]
-        batch = [Record(id=rid, values=v, metadata=md) for (rid, (_, md)), v in zip(records.items(), vectors,
-                                                                                    strict=True)]
+        vectors, _ = self._embed(embed, write_parameters(embed), [text for text, _ in records.values()])
+        batch = []
+        for (rid, (text, md)), vector in zip(records.items(), vectors, strict=True):
+            if isinstance(vector, SparseVector):
+                if not len(vector.indices):
+                    raise InvalidArgumentError(
+                        f"The text of record {rid} embeds to an empty sparse vector (model '{embed['model']}' found "
+                        "no weighted term in it), which a sparse index cannot store: give it some words."
+                    )
+                batch.append(Record(id=rid, sparse=vector, metadata={**md, TERMS_KEY: words(text)}))
+            else:
+                batch.append(Record(id=rid, values=vector, metadata=md))
         return self._engine.upsert(index, namespace, batch)
 
     def search(self, index: str, namespace: str, body: Any) -> ReadResult[dict[str, Any]]:
@@ -95,24 +104,22 @@ class Records:
         if not isinstance(query, dict):
             raise InvalidArgumentError(
                 "`query` is required: an object with `top_k` and one of `inputs`, `vector`, `id`.")
-        if query.get("match_terms") is not None:
-            raise InvalidArgumentError(
-                "`query.match_terms` is not supported: it needs a sparse index integrated with "
-                "pinecone-sparse-english-v0, which Spruce does not host."
-            )
+        sparse_index = cfg.vector_type == "sparse"
+        max_top_k = MAX_TOP_K_SPARSE if sparse_index else MAX_TOP_K
         top_k = query.get("top_k")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= max_top_k:
             raise InvalidArgumentError(
-                f"`query.top_k` is required: an integer between 1 and {MAX_TOP_K}; got {top_k!r}.")
+                f"`query.top_k` is required: an integer between 1 and {max_top_k}; got {top_k!r}.")
         inputs, vector_doc, rid = query.get("inputs"), query.get("vector"), query.get("id")
-        sources = [s for s in (inputs, vector_doc, rid) if s is not None]
-        if len(sources) != 1:
+        if sum(s is not None for s in (inputs, vector_doc, rid)) != 1:
             raise InvalidArgumentError("A search needs exactly one of `query.inputs`, `query.vector` or `query.id`.")
+        flt = parse_filter(query.get("filter"))
+        terms = _match_terms(cfg, query.get("match_terms"))
         fields = _fields(body.get("fields"))
         rerank = _rerank(body.get("rerank"), top_k)
         usage: dict[str, Any] = {"read_units": 1}
         text: str | None = None
-        spec = QuerySpec(top_k=top_k, filter=parse_filter(query["filter"]) if query.get("filter") is not None else None,
+        spec = QuerySpec(top_k=top_k, filter=flt if terms is None else with_all_terms(flt, terms),
                          include_metadata=True)
         if inputs is not None:
             if embed is None:
@@ -123,44 +130,135 @@ class Records:
             text = inputs.get("text") if isinstance(inputs, dict) else None
             if not isinstance(text, str) or not text.strip():
                 raise InvalidArgumentError('`query.inputs` must be {"text": "<non-empty query text>"}.')
-            params = {**DEFAULT_READ, **(embed.get("read_parameters") or {})}
-            out = self._inference.embed({"model": embed["model"], "parameters": params, "inputs": [{"text": text}]})
-            spec.vector = np.asarray(out["data"][0]["values"], dtype=np.float32)
-            usage["embed_total_tokens"] = out["usage"]["total_tokens"]
+            (vector,), usage["embed_total_tokens"] = self._embed(embed, read_parameters(embed), [text])
+            if isinstance(vector, SparseVector):
+                spec.sparse = vector
+            else:
+                spec.vector = vector
         elif vector_doc is not None:
-            if cfg.vector_type != "dense":
-                raise InvalidArgumentError("Search by vector on a sparse index is not supported; search by `id`.")
-            if not isinstance(vector_doc, dict):
-                raise InvalidArgumentError('`query.vector` must be an object like {"values": [...]}.')
-            if vector_doc.get("sparse_values") is not None or vector_doc.get("sparse_indices") is not None:
-                raise InvalidArgumentError(
-                    "`query.vector.sparse_values` / `sparse_indices` are not supported by the search endpoint on "
-                    "Spruce; send dense `values`, or use POST /query for hybrid queries."
-                )
-            spec.vector = parse_dense(vector_doc.get("values"), cfg.dimension, "query.vector.values")
+            spec.vector, spec.sparse = _search_vector(cfg, vector_doc)
         else:
             spec.id = parse_id(rid, "query.id")
         found = self._engine.query(index, namespace, spec)
         hits = [{"_id": m.id, "_score": float(m.score), "md": m.metadata or {}} for m in found.value]
         if rerank is not None and hits:
-            rerank_query = rerank.get("query") or text
-            if not rerank_query:
-                raise InvalidArgumentError(
-                    "`rerank.query` is required when searching by `vector` or `id`: there is no query text to "
-                    "rerank by."
-                )
-            out = self._inference.rerank({
-                "model": rerank["model"], "query": rerank_query, "rank_fields": rerank["rank_fields"],
-                "top_n": min(rerank["top_n"], len(hits)), "parameters": rerank.get("parameters"),
-                "documents": [h["md"] for h in hits], "return_documents": False,
-            })
-            hits = [{**hits[d["index"]], "_score": d["score"]} for d in out["data"]]
-            usage["rerank_units"] = out["usage"]["rerank_units"]
+            hits, usage["rerank_units"] = self._rerank(rerank, rerank.get("query") or text, hits)
         return ReadResult({
             "result": {"hits": [{"_id": h["_id"], "_score": h["_score"], "fields": _select(h["md"], fields)}
                                 for h in hits]},
             "usage": usage,
         }, found.max_lsn, found.reconciled_lsn)
+
+    def _embed(self, embed: dict[str, Any], params: dict[str, Any], texts: list[str]) -> tuple[list[Vector], int]:
+        """One vector per text (dense rows or sparse vectors, as the model makes them) and the
+        tokens embedded."""
+        out = self._inference.embed({"model": embed["model"], "parameters": params,
+                                     "inputs": [{"text": t} for t in texts]})
+        return [_vector(d) for d in out["data"]], out["usage"]["total_tokens"]
+
+    def _rerank(self, rerank: dict[str, Any], query: str | None,
+                hits: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        if not query:
+            raise InvalidArgumentError(
+                "`rerank.query` is required when searching by `vector` or `id`: there is no query text to "
+                "rerank by."
+            )
+        out = self._inference.rerank({
+            "model": rerank["model"], "query": query, "rank_fields": rerank["rank_fields"],
+            "top_n": min(rerank["top_n"], len(hits)), "parameters": rerank.get("parameters"),
+            "documents": [h["md"] for h in hits], "return_documents": False,
+        })
+        return [{**hits[d["index"]], "_score": d["score"]} for d in out["data"]], out["usage"]["rerank_units"]
+
+
+def _vector(item: dict[str, Any]) -> Vector:
+    """An embedding of the Inference API as the engine stores it. A sparse one keeps its
+    ``MAX_SPARSE_NNZ`` heaviest entries (the sparse vector limit, SP-2); SPLADE-tiny rarely
+    weights that many vocabulary terms."""
+    if item.get("vector_type") != "sparse":
+        return np.asarray(item["values"], dtype=np.float32)
+    indices = np.asarray(item["sparse_indices"], dtype=np.uint32)
+    values = np.asarray(item["sparse_values"], dtype=np.float32)
+    if len(indices) > MAX_SPARSE_NNZ:
+        keep = np.sort(np.argsort(-values, kind="stable")[:MAX_SPARSE_NNZ])
+        indices, values = indices[keep], values[keep]
+    return SparseVector(indices=indices, values=values)
+
+
+def _search_vector(cfg: IndexConfig, doc: Any) -> tuple[np.ndarray | None, SparseVector | None]:
+    """``query.vector`` (DP-S-1): dense ``values``, sparse ``sparse_values`` +
+    ``sparse_indices``, or both (hybrid: a dense dotproduct index, HY-1), by the rules of
+    ``POST /query`` (DP-Q-2)."""
+    if not isinstance(doc, dict):
+        raise InvalidArgumentError(
+            '`query.vector` must be an object like {"values": [...]} or {"sparse_values": [...], '
+            '"sparse_indices": [...]}.'
+        )
+    values = doc.get("values")
+    if cfg.vector_type == "sparse" and values == []:  # SDKs send [] for "no dense values"
+        values = None
+    sparse_values, sparse_indices = doc.get("sparse_values"), doc.get("sparse_indices")
+    if (sparse_values is None) != (sparse_indices is None):
+        raise InvalidArgumentError(
+            "`query.vector.sparse_values` and `query.vector.sparse_indices` go together: send both or neither.")
+    sparse = None
+    if sparse_values is not None:
+        sparse = parse_sparse({"indices": sparse_indices, "values": sparse_values}, "query.vector.sparse")
+    if cfg.vector_type == "sparse":
+        if values is not None:
+            raise InvalidArgumentError(
+                f"Index {cfg.name} is sparse: search it with `query.vector.sparse_values` + `sparse_indices` (or "
+                "`query.inputs` / `query.id`), not dense `values`."
+            )
+        if sparse is None:
+            raise InvalidArgumentError(
+                f"Index {cfg.name} is sparse: `query.vector` needs `sparse_values` and `sparse_indices`.")
+        return None, sparse
+    if values is None:
+        raise InvalidArgumentError(
+            f"Index {cfg.name} is dense: `query.vector` needs `values` (optionally with `sparse_values` + "
+            "`sparse_indices` for a hybrid search)."
+        )
+    if sparse is not None and cfg.metric != "dotproduct":
+        raise InvalidArgumentError(
+            f"Hybrid searches (`values` with `sparse_values`) need an index with the `dotproduct` metric; index "
+            f"{cfg.name} uses `{cfg.metric}`. Drop the sparse part or search a dotproduct index."
+        )
+    return parse_dense(values, cfg.dimension, "query.vector.values"), sparse
+
+
+def _match_terms(cfg: IndexConfig, doc: Any) -> list[str] | None:
+    """``query.match_terms`` (DP-S-8) as the words every hit's text must contain; None when
+    absent. Each term is split into words as the text was (``spruce.engine.terms``)."""
+    if doc is None:
+        return None
+    embed = embed_of(cfg)
+    if embed is None or cfg.vector_type != "sparse":
+        kind = "a dense index" if embed is not None else "an index without integrated embedding"
+        raise InvalidArgumentError(
+            f"`query.match_terms` needs a sparse index with integrated embedding (POST /indexes/create-for-model "
+            f"with a sparse model such as splade-tiny-msmarco); index {cfg.name} is {kind}. Remove `match_terms` "
+            "or use `query.filter` on metadata."
+        )
+    if not isinstance(doc, dict):
+        raise InvalidArgumentError('`query.match_terms` must be an object like {"strategy": "all", "terms": [...]}.')
+    strategy = doc.get("strategy", "all")
+    if strategy not in MATCH_STRATEGIES:
+        raise InvalidArgumentError(
+            f"`query.match_terms.strategy` must be `all` (every term must appear in the text); got {strategy!r}.")
+    terms = doc.get("terms")
+    if not isinstance(terms, list) or not terms or not all(isinstance(t, str) for t in terms):
+        raise InvalidArgumentError("`query.match_terms.terms` must be a non-empty list of strings.")
+    out: list[str] = []
+    for i, term in enumerate(terms):
+        found = words(term)
+        if not found:
+            raise InvalidArgumentError(
+                f"`query.match_terms.terms[{i}]` ({term!r}) has no word to match: terms are matched as words, "
+                "punctuation and spaces are ignored."
+            )
+        out.extend(found)
+    return list(dict.fromkeys(out))
 
 
 def _ndjson(raw: bytes) -> list[Any]:
