@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pinecone.exceptions import PineconeApiException
 
-from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
+from spruce.inference.models import EMBED_MODEL, RERANK_MODEL, SPARSE_MODEL
 from tests.integrated.corpus import MONUMENTS, RECORDS
 from tests.sdk.server import sdk_client
 
@@ -104,3 +104,23 @@ def test_configure_index_embed_converts_and_updates(pc):
     with pytest.raises(PineconeApiException) as err:
         pc.configure_index("convert-me", embed={"read_parameters": {"input_type": "image"}})
     assert err.value.status == 400 and "input_type" in err.value.body
+
+
+def test_sparse_integrated_index(pc):
+    """A sparse index for the packaged sparse encoder (CP-EMB-2): text and sparse-vector search."""
+    pc.create_index_for_model(name="lexical", cloud="aws", region="us-east-1",
+                              embed={"model": SPARSE_MODEL, "field_map": {"text": "chunk_text"}})
+    desc = pc.describe_index("lexical")
+    assert desc.vector_type == "sparse" and desc.metric == "dotproduct" and desc.dimension is None
+    assert desc.embed.model == SPARSE_MODEL and desc.embed.vector_type == "sparse"
+    idx = pc.Index(host=desc.host)
+    idx.upsert_records(NS, RECORDS)
+    res = idx.search(namespace=NS, query={"inputs": {"text": "honeybees pollinate flowers"}, "top_k": 2})
+    assert res.result.hits[0]["_id"] == "rec11" and res.usage.embed_total_tokens > 0
+    emb = pc.inference.embed(model=SPARSE_MODEL, inputs=["honeybees pollinate flowers"],
+                             parameters={"input_type": "query"})[0]
+    res = idx.search(namespace=NS, query={"top_k": 1, "vector": {"sparse_values": emb["sparse_values"],
+                                                                  "sparse_indices": emb["sparse_indices"]}})
+    assert res.result.hits[0]["_id"] == "rec11"
+    fetched = idx.fetch(ids=["rec11"], namespace=NS).vectors["rec11"]
+    assert fetched.sparse_values.indices and fetched.metadata == {k: v for k, v in RECORDS[10].items() if k != "_id"}

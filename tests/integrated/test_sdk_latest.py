@@ -8,7 +8,7 @@ from __future__ import annotations
 import pinecone
 import pytest
 
-from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
+from spruce.inference.models import EMBED_MODEL, RERANK_MODEL, SPARSE_MODEL
 from tests.integrated.corpus import MONUMENTS, RECORDS
 from tests.sdk.server import sdk_client
 
@@ -66,3 +66,24 @@ def test_configure_semantic_text_parameters(pc, created):
         pc.indexes.configure("quickstart", schema={"fields": {"chunk_text": {
             "type": "semantic_text", "model": "multilingual-e5-large"}}})
     assert err.value.status_code == 400 and "cannot be changed" in str(err.value)
+
+
+def test_sparse_index_and_match_terms(pc, created):
+    """A sparse integrated index shows `_sparse_values` and its semantic_text field; search's
+    `match_terms` keeps only hits whose text has every term (DP-S-8)."""
+    model = pc.indexes.create_for_model(name="lexical", cloud="aws", region="us-east-1",
+                                        embed={"model": SPARSE_MODEL, "field_map": {"text": "chunk_text"}})
+    assert model.schema.fields["chunk_text"].model == SPARSE_MODEL
+    legacy = pc.describe_index("lexical")
+    assert legacy.vector_type == "sparse" and legacy.metric == "dotproduct" and legacy.dimension is None
+    index = pc.index(host=model.host)
+    index.upsert_records(namespace=NS, records=RECORDS)
+    res = index.search(namespace=NS, top_k=3, inputs={"text": "the ancient empire"})
+    assert len(res.result.hits) == 3
+    res = index.search(namespace=NS, top_k=3, inputs={"text": "the ancient empire"},
+                       match_terms={"strategy": "all", "terms": ["Roman", "empire"]})
+    assert [h.id for h in res.result.hits] == ["rec2"]
+    with pytest.raises(pinecone.errors.ApiError) as err:
+        pc.index(host=created.host).search(
+            namespace=NS, top_k=3, inputs={"text": "x"}, match_terms={"strategy": "all", "terms": ["x"]})
+    assert err.value.status_code == 400 and "sparse index" in str(err.value)
