@@ -33,10 +33,12 @@ def _serve(host: str, port: int, data_dir: Path, public_url: str | None) -> None
 
     from spruce.api.app import create_app
     from spruce.engine.local import open_local
+    from spruce.jobs.embedded import open_jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     public_url = (public_url or f"http://{_client_host(host)}:{port}").rstrip("/")
     engine = open_local(data_dir)
+    jobs, runner = open_jobs(engine)
     try:
         api_key = load_api_key(data_dir)
         engine.register_api_key(api_key)
@@ -44,9 +46,10 @@ def _serve(host: str, port: int, data_dir: Path, public_url: str | None) -> None
         print(f"API key: {api_key}", flush=True)
         print(f'Connect with: Pinecone(api_key="{api_key}", host="{public_url}")', flush=True)
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown; run() then returns.
-        uvicorn.Server(uvicorn.Config(create_app(engine, public_url=public_url), host=host, port=port,
+        uvicorn.Server(uvicorn.Config(create_app(engine, public_url=public_url, jobs=jobs), host=host, port=port,
                                     access_log=False)).run()
     finally:
+        runner.close()
         engine.close()
 
 

@@ -259,9 +259,10 @@ class Builder:
         self._install(backup_id, namespace, copy)
         return copy, size
 
-    def copy_in(self, cfg: IndexConfig, namespace: str, backup_id: str) -> Manifest:
-        """Copy a backed-up namespace's objects into ``cfg``'s index and commit its manifest there
-        as the first. Idempotent, for retried restore steps."""
+    def copy_in(self, cfg: IndexConfig, namespace: str, backup_id: str, schema: bytes | None) -> Manifest:
+        """Copy a backed-up namespace's objects into ``cfg``'s (new) index, commit its manifest
+        there as the first, and create the namespace with ``schema`` and its LSN counter where the
+        backup's stopped. Idempotent, for retried restore steps."""
         stored = self._manifests.load_manifest(backup_id, namespace)
         if stored is None:
             raise RuntimeError(f"backup {backup_id} holds no manifest for namespace {namespace!r}")
@@ -272,6 +273,10 @@ class Builder:
                 for name in _objects(ref):
                     self._slabs.copy_object(backup_id, ns_key, name, cfg.id)
             self._install(cfg.id, namespace, manifest)
+            if not self._log.restore_namespace(cfg.id, namespace, manifest.flushed_lsn, schema):
+                row = self._log.namespace(cfg.id, namespace)
+                if row is None or (row.last_lsn, row.exists, row.schema) != (manifest.flushed_lsn, True, schema):
+                    raise RuntimeError(f"namespace {namespace!r} of {cfg.name} was written during its restore")
         return manifest
 
     def _install(self, index_id: str, namespace: str, manifest: Manifest) -> None:

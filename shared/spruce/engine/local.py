@@ -32,6 +32,11 @@ class EmbeddedSpruce(Spruce):
         self._worker: threading.Thread | None = None
         self._next_collection = 0.0
 
+    @property
+    def job_store(self) -> SqliteStore:
+        """The JobStore of this host's jobs (the same SQLite file)."""
+        return self._store
+
     def maintain_once(self) -> None:
         """One pass of the background worker: flush due namespaces, compact, collect garbage."""
         builder = self._require_builder()
