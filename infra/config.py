@@ -53,6 +53,12 @@ class SpruceConfig:
     bulk_prefix: str = "bulk"
     #: Optional e-mail address subscribed to the alarm topic.
     alarm_email: str = ""
+    #: The inference function (packaged models, worker image).
+    inference_memory_mb: int = 3008
+    #: Amazon Bedrock models the API serves (comma-separated Spruce names, or "all"; see
+    #: spruce/inference/bedrock.py) and their region ("": the stack's).
+    bedrock_models: str = ""
+    bedrock_region: str = ""
 
     @staticmethod
     def from_context(get: Any) -> SpruceConfig:

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.api import AdminKey, Api
 from infra.config import SpruceConfig
+from infra.inference import Inference
 from infra.observability import Observability
 from infra.packaging import Packaging
 from infra.planes import Planes
@@ -28,6 +29,9 @@ class SpruceStack(Stack):
         self.query = Query(self, "Query", config=config, packaging=self.packaging, storage=self.storage)
         self.planes = Planes(self, "Planes", config=config, packaging=self.packaging, storage=self.storage,
                              executor=self.query.executor)
+        self.inference = Inference(self, "Inference", config=config, packaging=self.packaging, storage=self.storage,
+                                   query=self.query, control_plane=self.planes.control_plane,
+                                   data_plane=self.planes.data_plane)
         self.api = Api(self, "Api", config=config, planes=self.planes)
         self.admin_key = AdminKey(self, "AdminKey", config=config, packaging=self.packaging, storage=self.storage)
         self.workflows = Workflows(self, "Workflows", config=config, packaging=self.packaging, storage=self.storage,
@@ -37,7 +41,8 @@ class SpruceStack(Stack):
             self, "Observability",
             functions={"ControlPlane": self.planes.control_plane, "DataPlane": self.planes.data_plane,
                        "Authorizer": self.planes.authorizer, "Executor": self.query.executor,
-                       "Builder": self.query.builder, **self.workflows.task_functions},
+                       "Builder": self.query.builder, "Inference": self.inference.function,
+                       **self.workflows.task_functions},
             builder=self.query.builder, builder_dlq=self.query.builder_dlq, builder_lag_s=config.builder_lag_alarm_s,
             state_machines=self.workflows.state_machines, api=self.api.http_api, alarm_email=config.alarm_email)
 

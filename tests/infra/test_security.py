@@ -109,12 +109,14 @@ def test_each_function_gets_exactly_the_storage_it_uses(synth: Synth):
         # function: (tables read, tables written, {S3 resource: actions})
         s.planes.control_plane: ({catalog, namespaces, manifests, log}, {catalog, namespaces, manifests, log},
                                  {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:DeleteObject"},
-                                  "log-spill/*": {"s3:DeleteObject"}}),
+                                  "log-spill/*": {"s3:DeleteObject"},
+                                  "lambda-payloads/*": READ_WRITE}),  # oversized inference messages
         # The catalog write is job documents only (dynamodb:LeadingKeys, test_bulk_workflows).
         s.planes.data_plane: ({catalog, namespaces, manifests, log}, {catalog, namespaces, log},
                               {"bucket": {"s3:ListBucket"}, "log-spill/*": READ_WRITE,
                                "lambda-payloads/*": READ_WRITE}),
         s.planes.authorizer: ({catalog}, set(), {}),
+        s.inference.function: (set(), set(), {"lambda-payloads/*": READ_WRITE}),
         s.query.executor: (set(), set(), {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:GetObject"},
                                           "lambda-payloads/*": READ_WRITE}),
     }
@@ -138,10 +140,12 @@ def test_only_the_data_plane_invokes_the_executor(synth: Synth):
     planes = synth.stack.planes
     roles = {synth.stack.resolve(planes.data_plane.role.role_name)["Ref"]}
     assert {r["Ref"] for o in invokers for r in synth.data["Resources"][o]["Properties"]["Roles"]} == roles
+    inference = {"Fn::GetAtt": [synth.logical_id(synth.stack.inference.function), "Arn"]}
     for owner in invokers:
         for st in synth.data["Resources"][owner]["Properties"]["PolicyDocument"]["Statement"]:
             if "lambda:InvokeFunction" in _as_list(st["Action"]):
-                assert _as_list(st["Resource"]) == [executor]  # no ":*" qualifiers either
+                # the executor and the inference function by ARN: no ":*" qualifiers either
+                assert sorted(_as_list(st["Resource"]), key=json.dumps) == sorted([executor, inference], key=json.dumps)
 
 
 def test_efs_mount_grant_names_the_file_system_and_the_access_point(synth: Synth):

@@ -271,7 +271,7 @@ def test_alarms_cover_errors_throttles_builder_lag_and_workflows(synth: Synth):
         return {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in alarms
                 if a["Properties"]["MetricName"] == metric and a["Properties"]["Namespace"] == "AWS/Lambda"}
 
-    functions = {synth.logical_id(f) for f in _functions(synth).values()}
+    functions = {synth.logical_id(f) for f in [*_functions(synth).values(), synth.stack.inference.function]}
     assert watched("Errors") == functions and watched("Throttles") == functions
     (lag,) = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "IteratorAge"]
     assert lag["Dimensions"][0]["Value"] == _ref(synth, synth.stack.query.builder)
