@@ -9,15 +9,13 @@ from typing import Any
 
 import spruce.jobs.export  # noqa: F401  (registers bulk-export)
 import spruce.jobs.imports  # noqa: F401  (registers bulk-import)
-from spruce.aws.launcher import StepFunctionsLauncher
-from spruce.aws.settings import AwsSettings, client
+from spruce.aws.launcher import aws_job_host
+from spruce.aws.settings import AwsSettings
 from spruce.aws.workers import builder_engine
-from spruce.jobs.workflow import JobHost, fail, failure_text, run_step
-from spruce.storage.dynamo_jobs import DynamoJobStore
+from spruce.jobs.workflow import fail, failure_text, run_step
 
 settings = AwsSettings.from_env()
-host = JobHost(engine=builder_engine(settings), jobs=DynamoJobStore(client("dynamodb"), settings.tables),
-               launcher=StepFunctionsLauncher.from_env(client("stepfunctions")))
+host = aws_job_host(builder_engine(settings), settings)
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

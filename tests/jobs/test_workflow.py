@@ -27,6 +27,7 @@ class Host:
     def __init__(self) -> None:
         self.seen: list[tuple[str, Any]] = []
         self.failures: list[tuple[dict, str]] = []
+        self.stopping = threading.Event()
 
 
 COUNTING = register(Workflow("test-counting", (Step("count", _count, repeats=True), Step("finish", _finish)),
@@ -77,3 +78,10 @@ def test_run_step_is_one_call_of_one_step_as_a_lambda_task_makes_it():
     assert run_step(host, "test-counting", "count", {"chunks": 5}) == {"chunks": 5, "done": 1, "more": True}
     with pytest.raises(KeyError):
         run_step(host, "test-counting", "nope", {})
+
+
+def test_closing_the_runner_asks_running_workflows_to_stop():
+    host = Host()
+    runner = InProcessRunner(lambda: host)
+    runner.close()
+    assert host.stopping.is_set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spruce.api import backups, control, data, inference, records
+from spruce.api import backups, bulk, control, data, inference, records
 from spruce.api.auth import ApiKeyMiddleware
 from spruce.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from spruce.api.versions import ApiVersionMiddleware
@@ -33,6 +33,7 @@ def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...
     if "data" in planes:
         app.include_router(data.router)
         app.include_router(records.router)  # records API of integrated indexes
+        app.include_router(bulk.router)  # bulk import (Pinecone) and export (Spruce)
     # Added last = outermost: the error catcher also covers the auth and version checks.
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(ApiKeyMiddleware, authenticate=engine.authenticate)

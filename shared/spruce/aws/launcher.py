@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import os
 
-from spruce.jobs.workflow import State
+from spruce.aws.settings import AwsSettings, client
+from spruce.engine.service import Spruce
+from spruce.jobs.workflow import JobHost, State
+from spruce.storage.dynamo_jobs import DynamoJobStore
 
 ENV_PREFIX = "SPRUCE_STATE_MACHINE_"
 
@@ -42,3 +45,10 @@ class StepFunctionsLauncher:
             self._client.start_execution(stateMachineArn=arn, name=execution, input=json.dumps({"state": state}))
         except self._client.exceptions.ExecutionAlreadyExists:
             return
+
+
+def aws_job_host(engine: Spruce, settings: AwsSettings) -> JobHost:
+    """Jobs on the AWS host: documents in the catalog table, each run a Step Functions execution
+    (functions that start jobs; the workflow task function runs their steps)."""
+    return JobHost(engine=engine, jobs=DynamoJobStore(client("dynamodb"), settings.tables),
+                   launcher=StepFunctionsLauncher.from_env(client("stepfunctions")))

@@ -148,4 +148,8 @@ class InProcessRunner:
         return future.result(timeout)
 
     def close(self) -> None:
+        """Ask running workflows to stop (``JobHost.stopping``: they return between chunks, their
+        progress saved) and wait for them; runs not yet started are dropped. The next start of
+        the host resumes both from their job documents."""
+        self._host().stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)

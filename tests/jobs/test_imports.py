@@ -1,0 +1,271 @@
+"""Bulk import end to end on the embedded host (BEHAVIOR §4.15, DP-IMP-n): Parquet in Pinecone's
+layout → the import workflow on the in-process runner → records in the index, with LSNs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from spruce.errors import InvalidArgumentError, NotFoundError
+from spruce.jobs import bulk, imports
+from spruce.jobs.bulk import execution_name, kind_of
+from tests.engine.conftest import make_index
+from tests.jobs.conftest import embedded_jobs
+from tests.jobs.parquet_data import SPARSE_TYPE, dense_table, write
+
+DIM = 8
+
+
+@pytest.fixture
+def engine(host):
+    return host.engine
+
+
+def run_import(host, index: str, body: dict, *, timeout: float = 120) -> dict:
+    """Start an import, wait for its workflow to end, and describe it."""
+    job = bulk.start_import(host, index, body)
+    cfg = host.engine.describe_index(index)
+    host.launcher.wait(execution_name(bulk.IMPORT, cfg.id, job), timeout=timeout)
+    return bulk.describe_import(host, index, job)
+
+
+def test_100k_records_from_parquet_in_several_namespaces_files_and_row_groups(host, engine, tmp_path):
+    """DP-IMP-3/5/7/8/9: every row lands with its values and metadata; each batch is a logged
+    write with its own LSN (freshness headers stay truthful)."""
+    make_index(engine, dimension=DIM, name="docs")
+    root = tmp_path / "import"
+    write(root, "alpha", "part-0.parquet", dense_table(0, 30_000, DIM), row_group_size=12_000)
+    write(root, "alpha", "part-1.parquet", dense_table(30_000, 30_000, DIM))
+    write(root, "__default__", "only.parquet", dense_table(60_000, 40_000, DIM), row_group_size=25_000)
+    (root / "alpha" / "README.txt").write_text("not parquet: ignored")
+    started = time.monotonic()
+    job = run_import(host, "docs", {"uri": f"file://{root}"})
+    elapsed = time.monotonic() - started
+    assert job["status"] == "Completed", job
+    assert job["recordsImported"] == 100_000 and job["percentComplete"] == 100.0
+    assert job["id"] == "1" and job["uri"] == f"file://{root}" and "finishedAt" in job and "error" not in job
+    assert elapsed < 60, elapsed
+    assert engine.stats("docs").value == {"alpha": 60_000, "__default__": 40_000}
+    expected = dense_table(0, 30_000, DIM)
+    got = engine.fetch("docs", "alpha", ["id-0", "id-29999"]).value
+    np.testing.assert_array_equal(got["id-0"].values, np.asarray(expected["values"][0].as_py(), np.float32))
+    assert got["id-29999"].metadata == {"n": 29999.0, "even": False}
+    assert engine.fetch("docs", "__default__", ["id-60000"]).value["id-60000"].metadata["n"] == 60000
+    # 1000-record batches: 60 log entries in alpha, 40 in the default namespace.
+    assert engine.query("docs", "alpha", _query(expected)).max_lsn == 60
+    assert engine.query("docs", "__default__", _query(expected)).max_lsn == 40
+
+
+def _query(table: pa.Table):
+    from spruce.engine.model import QuerySpec
+
+    return QuerySpec(top_k=1, vector=np.asarray(table["values"][0].as_py(), np.float32))
+
+
+def _bad_rows_file(root: Path) -> tuple[list[str], list[str]]:
+    """A file mixing good rows with every kind of bad one; returns (good ids, bad ids)."""
+    rows = [
+        ("good-0", [0.1] * DIM, '{"k": "a"}'),
+        ("short", [0.1] * (DIM - 1), None),  # wrong dimension
+        ("good-1", [0.2] * DIM, None),
+        ("nan", [float("nan")] * DIM, None),  # not finite
+        ("badjson", [0.3] * DIM, "{not json"),
+        ("nested", [0.4] * DIM, '{"a": {"b": 1}}'),  # nested metadata (MD-1)
+        (None, [0.5] * DIM, None),  # no id
+        ("novalues", None, None),
+        ("good-2", [0.6] * DIM, '{"k": "c"}'),
+    ]
+    table = pa.table({"id": pa.array([r[0] for r in rows], pa.string()),
+                      "values": pa.array([r[1] for r in rows], pa.list_(pa.float32())),
+                      "metadata": pa.array([r[2] for r in rows], pa.string())})
+    write(root, "ns", "mixed.parquet", table)
+    return ["good-0", "good-1", "good-2"], ["short", "nan", "badjson", "nested", "novalues"]
+
+
+def test_continue_skips_bad_rows_and_counts_only_good_ones(host, engine, tmp_path):
+    """DP-IMP-6: continue skips bad records; recordsImported says how many succeeded."""
+    make_index(engine, dimension=DIM, name="docs")
+    good, bad = _bad_rows_file(tmp_path / "import")
+    job = run_import(host, "docs", {"uri": str(tmp_path / "import"), "errorMode": {"onError": "CONTINUE"}})
+    assert job["status"] == "Completed" and job["recordsImported"] == 3, job
+    assert sorted(engine.fetch("docs", "ns", good + bad).value) == good
+
+
+def test_abort_fails_on_the_first_bad_row_naming_it(host, engine, tmp_path):
+    """DP-IMP-6: abort stops on the first bad record; the job says which and why."""
+    make_index(engine, dimension=DIM, name="docs")
+    root = tmp_path / "import"
+    write(root, "a-first", "ok.parquet", dense_table(0, 500, DIM))
+    _bad_rows_file(root)
+    job = run_import(host, "docs", {"uri": str(root), "errorMode": {"onError": "abort"}})
+    assert job["status"] == "Failed", job
+    assert job["error"].startswith("User error: ") and "mixed.parquet row 1: Vector dimension 7 does not match" in \
+        job["error"], job["error"]
+    assert job["recordsImported"] == 500 and job["percentComplete"] < 100 and "finishedAt" in job
+    # The chunk holding the bad row is not written; the file before it is.
+    assert engine.stats("docs").value == {"a-first": 500}
+
+
+def test_cancel_stops_the_import_between_chunks(host, engine, tmp_path, monkeypatch):
+    """DP-IMP-10: cancel really stops work; records already written stay."""
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 500)
+    make_index(engine, dimension=DIM, name="docs")
+    root = tmp_path / "import"
+    write(root, "ns", "big.parquet", dense_table(0, 100_000, DIM))
+    job = bulk.start_import(host, "docs", {"uri": str(root)})
+    deadline = time.monotonic() + 60
+    while bulk.describe_import(host, "docs", job)["recordsImported"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    bulk.cancel_import(host, "docs", job)
+    host.launcher.wait(execution_name(bulk.IMPORT, engine.describe_index("docs").id, job), timeout=60)
+    described = bulk.describe_import(host, "docs", job)
+    assert described["status"] == "Cancelled" and "finishedAt" in described
+    written = engine.stats("docs").value["ns"]
+    assert 0 < written < 100_000
+    # At most the chunk in flight when the cancel landed is written beyond what was recorded.
+    assert described["recordsImported"] <= written <= described["recordsImported"] + 500
+    time.sleep(0.3)
+    assert engine.stats("docs").value["ns"] == written  # nothing more arrives
+    bulk.cancel_import(host, "docs", job)  # cancelling a finished import changes nothing
+    assert bulk.describe_import(host, "docs", job)["status"] == "Cancelled"
+
+
+def test_an_existing_namespace_fails_the_job_with_pinecones_message(host, engine, tmp_path):
+    """DP-IMP-4: target namespaces must not exist; the default namespace must be empty."""
+    from spruce.engine.records import Record
+
+    make_index(engine, dimension=DIM, name="docs")
+    engine.upsert("docs", "taken", [Record("x", np.ones(DIM, np.float32))])
+    root = tmp_path / "import"
+    write(root, "taken", "a.parquet", dense_table(0, 10, DIM))
+    job = run_import(host, "docs", {"uri": str(root)})
+    assert job["status"] == "Failed" and job["recordsImported"] == 0
+    assert job["error"] == ('User error: The namespace "taken" already exists. Imports are only allowed into '
+                            'nonexistent namespaces.')
+    engine.upsert("docs", "__default__", [Record("x", np.ones(DIM, np.float32))])
+    default_root = tmp_path / "import-default"
+    write(default_root, "__default__", "a.parquet", dense_table(0, 10, DIM))
+    job = run_import(host, "docs", {"uri": str(default_root)})
+    assert job["status"] == "Failed" and "default namespace is not empty" in job["error"]
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({}, "No Parquet files found under"),
+    ({"ns/a.parquet": pa.table({"id": ["a"], "values": [[0.0] * DIM], "extra": [1]})},
+     "has column(s) extra; allowed columns are id, values, sparse_values and metadata"),
+    ({"ns/a.parquet": pa.table({"id": ["a"]})}, "needs a `values` column"),
+    ({"ns/a.parquet": pa.table({"id": [1], "values": [[0.0] * DIM]})}, "needs an `id` column of strings"),
+    ({"ns/a.parquet": pa.table({"id": ["a"], "values": [[0.0] * DIM],
+                                "sparse_values": pa.array([None], SPARSE_TYPE)})},
+     "sparse values need a sparse index or a dense index with the dotproduct metric"),
+])
+def test_wrong_files_fail_the_job_saying_what_to_fix(host, engine, tmp_path, files, message):
+    """DP-IMP-3/5: the layout and the columns are checked before anything is written."""
+    import pyarrow.parquet as pq
+
+    make_index(engine, dimension=DIM, name="docs")
+    root = tmp_path / "import"
+    root.mkdir()
+    for rel, table in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, root / rel)
+    job = run_import(host, "docs", {"uri": str(root)})
+    assert job["status"] == "Failed" and job["error"].startswith("User error: ") and message in job["error"], job
+    assert engine.stats("docs").value == {}
+
+
+def test_requests_are_checked_before_a_job_exists(host, engine):
+    """DP-IMP-2/6 (400s), unknown index or job (404)."""
+    make_index(engine, dimension=DIM, name="docs")
+    for body, message in [({}, "`uri` is required"), ({"uri": "gs://bucket/dir"}, "is not supported here"),
+                          ({"uri": "x" * 1501}, "1 to 1500 characters"),
+                          ({"uri": "s3://b/d", "errorMode": {"onError": "skip"}}, "`abort` or `continue`"),
+                          ({"uri": "s3://b/d", "integrationId": "i" * 1001}, "`integrationId`")]:
+        with pytest.raises(InvalidArgumentError, match=message):
+            bulk.start_import(host, "docs", body)
+    with pytest.raises(NotFoundError):
+        bulk.start_import(host, "nope", {"uri": "s3://b/d"})
+    with pytest.raises(NotFoundError, match="Import 42 not found in index docs"):
+        bulk.describe_import(host, "docs", "42")
+    with pytest.raises(NotFoundError):
+        bulk.cancel_import(host, "docs", "42")
+    assert bulk.list_imports(host, "docs", limit=None, token=None) == {"data": []}
+
+
+def test_list_pages_in_id_order(host, engine, tmp_path):
+    """DP-IMP-10: limit 1-100, pagination.next until the last page."""
+    make_index(engine, dimension=DIM, name="docs")
+    for i in range(12):
+        write(tmp_path / f"i{i}", f"ns{i}", "a.parquet", dense_table(0, 3, DIM))
+        run_import(host, "docs", {"uri": str(tmp_path / f"i{i}")})
+    first = bulk.list_imports(host, "docs", limit="5", token=None)
+    assert [d["id"] for d in first["data"]] == ["1", "2", "3", "4", "5"]
+    second = bulk.list_imports(host, "docs", limit="5", token=first["pagination"]["next"])
+    third = bulk.list_imports(host, "docs", limit="5", token=second["pagination"]["next"])
+    assert [d["id"] for d in second["data"] + third["data"]] == [str(i) for i in range(6, 13)]
+    assert "pagination" not in third and all(d["status"] == "Completed" for d in third["data"])
+    with pytest.raises(InvalidArgumentError):
+        bulk.list_imports(host, "docs", limit="101", token=None)
+
+
+def test_an_interrupted_import_resumes_after_a_restart_without_counting_twice(tmp_path, monkeypatch):
+    """Jobs survive a restart of the embedded server: progress is in the job document, and the
+    host's start (``bulk.resume``) launches what was left InProgress."""
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 1000)
+    root = tmp_path / "import"
+    write(root, "ns", "a.parquet", dense_table(0, 60_000, DIM))
+    with embedded_jobs(tmp_path / "data") as host:
+        make_index(host.engine, dimension=DIM, name="docs")
+        job = bulk.start_import(host, "docs", {"uri": str(root)})
+        while bulk.describe_import(host, "docs", job)["recordsImported"] < 3000:
+            time.sleep(0.005)
+    # The shutdown stopped it between chunks, part done; the next start resumes it.
+    stopped = _stored(tmp_path / "data", "docs", job)
+    assert stopped["status"] == "InProgress" and 0 < stopped["recordsImported"] < 60_000
+    with embedded_jobs(tmp_path / "data") as host:
+        cfg = host.engine.describe_index("docs")
+        host.launcher.wait(execution_name(bulk.IMPORT, cfg.id, job), timeout=60)
+        done = bulk.describe_import(host, "docs", job)
+        assert done["status"] == "Completed" and done["recordsImported"] == 60_000, done
+        assert host.engine.stats("docs").value == {"ns": 60_000}
+        doc = json.loads(host.jobs.load_job(kind_of("import", cfg.id), job)[1])
+        assert doc["rowsRead"] == 60_000
+
+
+def _stored(data_dir: Path, index: str, job: str) -> dict:
+    """A job's document read straight from the SQLite file (no host running)."""
+    from spruce.engine.local import open_local
+
+    engine = open_local(data_dir, start=False)
+    try:
+        return bulk.import_model(bulk.load(engine.job_store, kind_of("import", engine.describe_index(index).id),
+                                           job)[1])
+    finally:
+        engine.close()
+
+
+def test_sparse_and_hybrid_rows(host, engine, tmp_path):
+    """DP-IMP-5: sparse_values as STRUCT<indices, values>; NULL allowed on hybrid (dense dotproduct)."""
+    make_index(engine, dimension=None, metric="dotproduct", name="sparse")
+    make_index(engine, dimension=DIM, metric="dotproduct", name="hybrid")
+    sparse = pa.table({"id": ["s1", "s2", "dup"],
+                       "sparse_values": pa.array([{"indices": [1, 5], "values": [0.5, 0.25]},
+                                                  {"indices": [7], "values": [1.0]},
+                                                  {"indices": [3, 3], "values": [1.0, 2.0]}], SPARSE_TYPE)})
+    write(tmp_path / "s", "ns", "a.parquet", sparse)
+    job = run_import(host, "sparse", {"uri": str(tmp_path / "s")})
+    assert job["status"] == "Completed" and job["recordsImported"] == 2  # duplicate indices: skipped
+    got = engine.fetch("sparse", "ns", ["s1"]).value["s1"].sparse
+    assert got.indices.tolist() == [1, 5] and got.values.tolist() == [0.5, 0.25]
+    hybrid = pa.table({"id": ["h1", "h2"], "values": [[0.5] * DIM, [0.25] * DIM],
+                       "sparse_values": pa.array([{"indices": [2], "values": [3.0]}, None], SPARSE_TYPE)})
+    write(tmp_path / "h", "ns", "a.parquet", hybrid)
+    assert run_import(host, "hybrid", {"uri": str(tmp_path / "h")})["recordsImported"] == 2
+    got = engine.fetch("hybrid", "ns", ["h1", "h2"]).value
+    assert got["h1"].sparse.indices.tolist() == [2] and got["h2"].sparse is None
