@@ -5,8 +5,9 @@ them, against one moto server (DynamoDB, its stream, S3; LanceDB reaches S3 thro
   authorizer, then the function the route belongs to.
 - ``AwsHost.stream_event`` reads the log table's real stream records from moto, shaped as
   the Lambda event source delivers them; ``build`` hands them to the index builder.
-- Executor invocations go through ``LambdaInvoker`` into the executor handler, with the
-  JSON round trip the Lambda service does (moto would need Docker to run a function).
+- Executor and inference-function invocations go through ``LambdaInvoker`` into their
+  handlers, with the JSON round trip the Lambda service does (moto would need Docker to run a
+  function).
 - ``Gateway`` serves ``AwsHost`` over real HTTP with a background "event source mapping"
   feeding the builder, so the official SDK can be pointed at the AWS host.
 """
@@ -35,19 +36,28 @@ from spruce.storage.dynamo_catalog import DynamoCatalog
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY, fresh_bucket
 
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
-HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "compaction_task")
+HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "compaction_task",
+            "inference")
+INFERENCE_FUNCTION = "spruce-inference"
 
 
 class ExecutorLambda:
-    """A Lambda client whose ``invoke`` runs the query-executor handler."""
+    """A Lambda client whose ``invoke`` runs the query-executor handler, or the inference
+    function's for ``INFERENCE_FUNCTION``."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.inference_calls = 0
 
     def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
         assert InvocationType == "RequestResponse"
-        self.calls += 1
-        result = sys.modules["functions.query_executor"].handler(json.loads(Payload), None)
+        if FunctionName == INFERENCE_FUNCTION:
+            self.inference_calls += 1
+            module = "functions.inference"
+        else:
+            self.calls += 1
+            module = "functions.query_executor"
+        result = sys.modules[module].handler(json.loads(Payload), None)
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(result).encode())}
 
 
@@ -128,6 +138,7 @@ def aws_host(moto_server, tmp_dir: Path, *, api_key: str, group_rows: int = 40) 
         create_tables(dynamodb, tables)
         bucket = fresh_bucket(s3)
         env.update({**tables.env(), "SPRUCE_BUCKET": bucket, "SPRUCE_EXECUTOR_FUNCTION": "spruce-executor",
+                    "SPRUCE_INFERENCE_FUNCTION": INFERENCE_FUNCTION,
                     "SPRUCE_EXECUTOR_GROUP_ROWS": str(group_rows), "SPRUCE_EFS_ROOT": str(tmp_dir / "efs"),
                     "SPRUCE_EFS_MAX_BYTES": str(64 * 2**20)})
         for name, value in env.items():
@@ -139,6 +150,8 @@ def aws_host(moto_server, tmp_dir: Path, *, api_key: str, group_rows: int = 40) 
         real_client = settings.client
         real_client.cache_clear()  # clients are per process; this host's endpoint and credentials differ
         mp.setattr("spruce.aws.api.client", lambda s: executor if s == "lambda" else real_client(s))
+        mp.setattr("spruce.aws.inference.client",
+                   lambda s, region=None: executor if s == "lambda" else real_client(s, region))
         for name in HANDLERS:
             sys.modules.pop(f"functions.{name}", None)
         try:

@@ -249,3 +249,32 @@ def test_create_namespace_with_schema(pc):
     idx.upsert(vectors=[{"id": "x", "values": [1.0, 0, 0, 0], "metadata": {"genre": "jazz", "year": 1959}}],
                namespace="tenant-a")
     assert sorted(idx.describe_namespace(name="tenant-a").indexed_fields.fields) == ["genre", "year"]
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+def test_inference_dense_sparse_and_rerank(pc):
+    """The packaged models through ``pc.inference`` (on the AWS host: through the inference
+    function). INF-E-5, INF-R-3."""
+    texts = ["what is the capital of france", "Paris is the capital and largest city of France.",
+             "Bananas are a good source of potassium."]
+    dense = pc.inference.embed(model="all-minilm-l6-v2", inputs=texts, parameters={"input_type": "passage"})
+    X = np.asarray([d.values for d in dense.data], dtype=np.float32)
+    assert X.shape == (3, 384) and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert float(X[0] @ X[1]) > float(X[0] @ X[2])
+
+    sparse = pc.inference.embed(model="splade-tiny-msmarco", inputs=texts,
+                                parameters={"input_type": "passage", "return_tokens": True})
+    assert sparse.vector_type == "sparse" and sparse.usage.total_tokens == 6 + 10 + 8
+    vecs = [{"indices": d.sparse_indices, "values": d.sparse_values} for d in sparse.data]
+    assert {"capital", "france"} <= set(sparse.data[0].sparse_tokens)
+    assert sparse_dot(vecs[0], vecs[1]) > 5 * sparse_dot(vecs[0], vecs[2])
+
+    ranked = pc.inference.rerank(model="all-minilm-l6-v2-cosine-rerank", query=texts[0], documents=texts[1:])
+    assert [r.index for r in ranked.data] == [0, 1] and ranked.data[0].score > ranked.data[1].score
+
+    with pytest.raises(Exception) as caught:
+        pc.inference.embed(model="splade-tiny-msmarco", inputs=["x"],
+                           parameters={"input_type": "query", "max_tokens_per_sequence": 2048})
+    assert status_of(caught.value) == 400
