@@ -1,4 +1,5 @@
-"""``spruce serve``: the embedded server on one machine, data kept on disk across restarts."""
+"""``spruce serve``: the embedded server on one machine, data kept on disk across restarts.
+``spruce import`` / ``spruce export``: bulk jobs on a running server, followed with a progress bar."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 
 KEY_ENV = "SPRUCE_API_KEY"
@@ -24,8 +26,53 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--data-dir", type=Path, default=Path("spruce-data"),
                        help="where indexes are stored (default: ./spruce-data)")
     serve.add_argument("--public-url", help="URL clients use to reach this server (default: http://HOST:PORT)")
+    _bulk_commands(commands)
     args = parser.parse_args(argv)
-    _serve(args.host, args.port, args.data_dir.resolve(), args.public_url)
+    if args.command == "serve":
+        _serve(args.host, args.port, args.data_dir.resolve(), args.public_url)
+    else:
+        raise SystemExit(_bulk(args))
+
+
+def _bulk_commands(commands) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default="http://127.0.0.1:5080",
+                        help="the server (spruce serve's URL or the AWS stack's ApiUrl; default: http://127.0.0.1:5080)")
+    common.add_argument("--api-key", help=f"API key (default: ${KEY_ENV}, else DATA_DIR/{KEY_FILE})")
+    common.add_argument("--data-dir", type=Path, default=Path("spruce-data"),
+                        help="where spruce serve keeps its key file (default: ./spruce-data)")
+    common.add_argument("--index", required=True, help="the index")
+    common.add_argument("--no-wait", action="store_true", help="start the job and return at once")
+    imp = commands.add_parser("import", parents=[common], help="bulk-import Parquet files into an index",
+                              description="Import URI/<namespace>/*.parquet (Pinecone's layout; s3://, file:// or a "
+                                          "path on the server's machine) into new namespaces. Ctrl-C cancels.")
+    imp.add_argument("uri")
+    imp.add_argument("--error-mode", choices=("continue", "abort"), default="continue",
+                     help="skip bad rows (continue, default) or stop at the first one (abort)")
+    exp = commands.add_parser("export", parents=[common], help="export a namespace to Parquet (import layout)",
+                              description="Write one namespace to URI/<namespace>/part-NNNNN.parquet, which "
+                                          "`spruce import` reads back. Ctrl-C cancels.")
+    exp.add_argument("uri")
+    exp.add_argument("--namespace", default="", help="the namespace (default: the default namespace)")
+
+
+def _bulk(args: argparse.Namespace) -> int:
+    from spruce.bulk_client import ApiError, Client, run_export, run_import
+
+    key = args.api_key or os.environ.get(KEY_ENV, "").strip()
+    if not key and (args.data_dir / KEY_FILE).exists():
+        key = (args.data_dir / KEY_FILE).read_text().strip()
+    if not key:
+        print(f"no API key: pass --api-key, set ${KEY_ENV}, or point --data-dir at the server's data", file=sys.stderr)
+        return 2
+    client = Client(args.url, key)
+    try:
+        if args.command == "import":
+            return run_import(client, args.index, args.uri, error_mode=args.error_mode, wait=not args.no_wait)
+        return run_export(client, args.index, args.namespace, args.uri, wait=not args.no_wait)
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _serve(host: str, port: int, data_dir: Path, public_url: str | None) -> None:
