@@ -10,11 +10,12 @@ from starlette.responses import Response
 from spruce.api import deps
 from spruce.api.responses import JSONResponse
 from spruce.api.versions import ApiVersion
-from spruce.engine.indexes import DENSE_FIELD, SPARSE_FIELD, new_index_config, validate_configure
 from spruce.engine.embed import embed_of, new_model_index_config, text_field
+from spruce.engine.indexes import DENSE_FIELD, SPARSE_FIELD, new_index_config, validate_configure
 from spruce.engine.model import IndexConfig
 from spruce.engine.service import Spruce
 from spruce.engine.validation import parse_json
+from spruce.inference.service import InferenceService
 
 router = APIRouter()
 
@@ -22,6 +23,7 @@ Engine = Annotated[Spruce, Depends(deps.engine)]
 PublicUrl = Annotated[str, Depends(deps.public_url)]
 Body = Annotated[bytes, Depends(deps.raw_body)]
 Version = Annotated[ApiVersion, Depends(deps.api_version)]
+Models = Annotated[InferenceService, Depends(deps.inference)]  # the host's embed models
 
 #: Every Spruce index reads on demand (CP-RC-2's response object).
 ON_DEMAND = {"mode": "OnDemand", "status": {"state": "Ready"}}
@@ -107,8 +109,9 @@ def create_index(engine: Engine, public_url: PublicUrl, version: Version, body: 
 
 
 @router.post("/indexes/create-for-model")
-def create_index_for_model(engine: Engine, public_url: PublicUrl, version: Version, body: Body) -> Response:
-    cfg = engine.create_index(new_model_index_config(parse_json(body)))
+def create_index_for_model(engine: Engine, public_url: PublicUrl, version: Version, models: Models,
+                           body: Body) -> Response:
+    cfg = engine.create_index(new_model_index_config(parse_json(body), models))
     return JSONResponse(index_model(cfg, public_url, version), status_code=201)
 
 
@@ -118,8 +121,9 @@ def describe_index(index_name: str, engine: Engine, public_url: PublicUrl, versi
 
 
 @router.patch("/indexes/{index_name}")
-def configure_index(index_name: str, engine: Engine, public_url: PublicUrl, version: Version, body: Body) -> Response:
-    cfg = engine.configure_index(index_name, validate_configure(parse_json(body)))
+def configure_index(index_name: str, engine: Engine, public_url: PublicUrl, version: Version, models: Models,
+                    body: Body) -> Response:
+    cfg = engine.configure_index(index_name, validate_configure(parse_json(body)), models)
     return JSONResponse(index_model(cfg, public_url, version), status_code=202)
 
 

@@ -9,7 +9,8 @@ the index's text, from which record field, with which parameters.
   CP-CFG-3), or changes ``field_map`` / parameters of an integrated one (the model is fixed,
   CP-CFG-4).
 
-Models come from the Inference API's catalogue, so its model checks and messages apply.
+Models come from the host's Inference API service (its model catalogue, which also embeds
+the records), so its model checks and messages apply.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import orjson
 from spruce.engine import indexes
 from spruce.engine.model import IndexConfig
 from spruce.errors import InvalidArgumentError, NotFoundError
-from spruce.inference.hub import packaged_hub
 from spruce.inference.models import ModelSpec
-from spruce.inference.service import resolve_model
+from spruce.inference.service import InferenceService
 
 DEFAULT_READ = {"input_type": "query", "truncate": "END"}
 DEFAULT_WRITE = {"input_type": "passage", "truncate": "END"}
@@ -46,26 +46,21 @@ def write_parameters(embed: dict[str, Any]) -> dict[str, Any]:
     return dict(embed.get("write_parameters") or {})
 
 
-def embed_model(name: Any) -> ModelSpec:
-    """A packaged embed model by name (the models records are embedded with, in-process on
-    every host), with the Inference API's own messages for unknown, Pinecone-only and rerank
-    models."""
-    return resolve_model(packaged_hub(), name, "embed")
-
-
 # ----------------------------------------------------------------------------- create
 
 
-def new_model_index_config(body: Any) -> IndexConfig:
-    """Validate a ``CreateIndexForModelRequest`` (CP-EMB-1..6). Type errors and missing
-    required fields are 422 as for ``POST /indexes``; disallowed values 400."""
+def new_model_index_config(body: Any, models: InferenceService) -> IndexConfig:
+    """Validate a ``CreateIndexForModelRequest`` (CP-EMB-1..6) against the host's embed
+    models (``models``: the Inference API service, whose unknown / Pinecone-only / rerank
+    model messages apply). Type errors and missing required fields are 422 as for ``POST
+    /indexes``; disallowed values 400."""
     body = indexes.require_object(body, "", "CreateIndexForModelRequest")
     name = indexes.validate_index_name(indexes.required_field(body, "name", str, "a string"))
     cloud = indexes.required_field(body, "cloud", str, "a string")
     region = indexes.required_field(body, "region", str, "a string")
     embed = indexes.require_object(indexes.required_field(body, "embed", dict, "a JSON object"), "embed",
                                    "CreateIndexForModelRequestEmbed")
-    spec = embed_model(indexes.required_field(embed, "model", str, "a string", "embed"))
+    spec = models.model(indexes.required_field(embed, "model", str, "a string", "embed"), "embed")
     field_map = _field_map(indexes.required_field(embed, "field_map", dict, "a map of strings", "embed"))
     metric = indexes.typed_field(embed, "metric", str, "a string", "embed") or spec.supported_metrics[0]
     _check_metric(metric, spec)
@@ -98,7 +93,8 @@ def new_model_index_config(body: Any) -> IndexConfig:
 # ----------------------------------------------------------------------------- configure
 
 
-def configure_embed(cfg: IndexConfig, change: dict[str, Any], field: str | None = None) -> dict[str, Any]:
+def configure_embed(cfg: IndexConfig, change: dict[str, Any], field: str | None,
+                    models: InferenceService) -> dict[str, Any]:
     """The index's new ``embed`` block after ``change`` (a shape-checked
     ``ConfigureIndexRequest.embed``; ``field`` is the 2026-07 ``semantic_text`` field it
     was addressed to). Nothing is written here: every rule is checked first."""
@@ -109,7 +105,7 @@ def configure_embed(cfg: IndexConfig, change: dict[str, Any], field: str | None 
                 f"Index {cfg.name} has no semantic_text field `{field}`: it was not created for a model. Convert it "
                 "with the `embed` block (PATCH /indexes/{name} with embed.model and embed.field_map)."
             )
-        return _convert(cfg, change)
+        return _convert(cfg, change, models)
     if field is not None and field != text_field(current):
         raise InvalidArgumentError(
             f"Index {cfg.name} has no semantic_text field `{field}`; its text field is `{text_field(current)}`."
@@ -126,7 +122,7 @@ def configure_embed(cfg: IndexConfig, change: dict[str, Any], field: str | None 
         raise InvalidArgumentError(
             f"The metric of index {cfg.name} is `{current['metric']}` and cannot be changed after creation."
         )
-    spec = embed_model(current["model"])
+    spec = models.model(current["model"], "embed")
     out = dict(current)
     if "field_map" in change:
         out["field_map"] = _field_map(change["field_map"])
@@ -138,7 +134,7 @@ def configure_embed(cfg: IndexConfig, change: dict[str, Any], field: str | None 
     return out
 
 
-def _convert(cfg: IndexConfig, change: dict[str, Any]) -> dict[str, Any]:
+def _convert(cfg: IndexConfig, change: dict[str, Any], models: InferenceService) -> dict[str, Any]:
     """CP-CFG-3: an index without integrated embedding gets a model that fits it."""
     missing = [k for k in ("model", "field_map") if change.get(k) is None]
     if missing:
@@ -147,7 +143,7 @@ def _convert(cfg: IndexConfig, change: dict[str, Any]) -> dict[str, Any]:
             f"`field_map` (missing: {', '.join(missing)}), e.g. "
             '{"model": "all-minilm-l6-v2", "field_map": {"text": "chunk_text"}}.'
         )
-    spec = embed_model(change["model"])
+    spec = models.model(change["model"], "embed")
     if cfg.extra.get("sparse_field"):
         raise InvalidArgumentError(
             f"Index {cfg.name} is a hybrid index (dense and sparse vectors per record), which cannot use "

@@ -32,6 +32,7 @@ from spruce.storage.ports import Catalog, NamespaceRow, RequestLog
 
 if TYPE_CHECKING:  # the builder (and LanceDB) exist only on hosts that build slabs in-process
     from spruce.engine.builder import Builder
+    from spruce.inference.service import InferenceService
 
 log = logging.getLogger("spruce.engine")
 
@@ -69,12 +70,13 @@ class Spruce:
     def list_indexes(self) -> list[IndexConfig]:
         return [_decode_cfg(b) for b in self._catalog.list_indexes()]
 
-    def configure_index(self, name: str, change: ConfigureRequest) -> IndexConfig:
+    def configure_index(self, name: str, change: ConfigureRequest, models: InferenceService) -> IndexConfig:
         """Apply a validated ``PATCH /indexes/{name}``: every rule is checked against the
-        stored config before the one catalog write, so a rejected change writes nothing."""
+        stored config (an ``embed`` change against the host's ``models``) before the one
+        catalog write, so a rejected change writes nothing."""
         cfg = self.describe_index(name)
         if change.embed is not None:
-            cfg.extra["embed"] = configure_embed(cfg, change.embed, change.embed_field)
+            cfg.extra["embed"] = configure_embed(cfg, change.embed, change.embed_field, models)
         if change.deletion_protection is not None:
             cfg.deletion_protection = change.deletion_protection
         if change.tags is not None:
