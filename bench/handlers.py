@@ -38,7 +38,7 @@ import numpy as np
 from results import publish  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "compaction_task")
+HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "workflow_task")
 API_HANDLERS = ("control_plane", "data_plane", "authorizer")
 IMPORTTIME_HANDLERS = ("data_plane", "query_executor")
 KEY = "bench-key"

@@ -7,8 +7,11 @@ Input ``{"workflow", "step", "state"}`` → the step's new state; ``{"workflow",
 
 from typing import Any
 
+import spruce.jobs.backups  # noqa: F401  (registers backup)
+import spruce.jobs.compaction  # noqa: F401  (registers compaction)
 import spruce.jobs.export  # noqa: F401  (registers bulk-export)
 import spruce.jobs.imports  # noqa: F401  (registers bulk-import)
+import spruce.jobs.restores  # noqa: F401  (registers restore)
 from spruce.aws.launcher import aws_job_host
 from spruce.aws.settings import AwsSettings
 from spruce.aws.workers import builder_engine

@@ -37,6 +37,7 @@ class SpruceStack(Stack):
         self.workflows = Workflows(self, "Workflows", config=config, packaging=self.packaging, storage=self.storage,
                                    query=self.query)
         self.workflows.grant_start_bulk(self.planes.data_plane)
+        self.workflows.grant_start_backups(self.planes.control_plane)
         self.observability = Observability(
             self, "Observability",
             functions={"ControlPlane": self.planes.control_plane, "DataPlane": self.planes.data_plane,
@@ -52,7 +53,7 @@ class SpruceStack(Stack):
                   description="Secrets Manager secret holding the first API key (aws secretsmanager "
                               "get-secret-value --secret-id <this> --query SecretString --output text)")
         CfnOutput(self, "CompactionStateMachine", value=self.workflows.compaction.state_machine_arn,
-                  description='Start with {"index": ..., "namespaces": [...], "force": false}')
+                  description='Start with {"state": {"index": ..., "namespaces": [...] (optional), "force": false}}')
         CfnOutput(self, "DataBucket", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "BulkUri", value=self.workflows.bulk_source.uri,
                   description="Import from / export to s3 URIs under this prefix (bulk import/export)")

@@ -1,15 +1,12 @@
 """Workflows: Step Functions state machines whose tasks are worker functions from ``functions/``.
 
 Every state machine gets the same frame (``_state_machine``): CloudWatch logging of ALL events with
-execution data, X-Ray tracing, a timeout; every task the same retries (``_invoke``). Today:
+execution data, X-Ray tracing, a timeout; every task the same retries (``_invoke``). Every state
+machine is built from a ``spruce.jobs.workflow.Workflow`` (``workflow_machine``), the one definition
+both hosts run: compaction (``CompactionTask``), backup and restore (``BackupTask``), bulk import
+and export (``BulkTask``).
 
-- **compaction**: input ``{"index": name, "namespaces": [ns, ...], "force": bool (optional)}``;
-  a Map runs ``functions.compaction_task`` per namespace (at most 4 at once). A namespace that still
-  fails after retries is recorded (``failed``, ``error``, ``cause``) without stopping the others; the
-  execution then fails with ``CompactionIncomplete`` so alarms see it.
-
-- **from a ``spruce.jobs.workflow.Workflow``** (``workflow_machine``): the one definition both hosts
-  run. Input ``{"state": {...}}``; one task per step calls ``functions.workflow_task`` with
+- **from a ``Workflow``**: Input ``{"state": {...}}``; one task per step calls ``functions.workflow_task`` with
   ``{"workflow", "step", "state"}`` and stores its answer at ``$.state``; a repeating step loops
   through a Choice while ``$.state.more`` is true. Any step that still fails after the retries is
   caught: a ``RecordFailure`` task calls the workflow's ``on_failure`` (``{"workflow", "state",
@@ -36,15 +33,17 @@ from infra.packaging import Packaging
 from infra.query import Query, grant_slab_writer
 from infra.storage import Storage
 from spruce.aws.launcher import machine_env
-from spruce.jobs import export, imports
+from spruce.jobs import backups, compaction, export, imports, restores
 from spruce.jobs.workflow import JobFailed, Workflow
 
 #: Errors worth retrying on any Lambda task (throttles and service hiccups) and on ours.
 SERVICE_ERRORS = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                   "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException"]
-MAP_CONCURRENCY = 4
 #: Job kinds (``spruce.jobs.bulk.kind_of``) the bulk functions may read and write.
 BULK_JOB_KINDS = ("import", "export")
+#: Catalog partitions the backup and restore functions read and write: their job documents, the
+#: GC holds of indexes being backed up, and index configs (a restore creates and readies one).
+BACKUP_PARTITIONS = (f"job#{backups.KIND}", f"job#{restores.KIND}", "job#gc-hold", "index")
 
 
 class Workflows(Construct):
@@ -55,11 +54,20 @@ class Workflows(Construct):
         self.task_functions: dict[str, lambda_.IFunction] = {}
         self.state_machines: dict[str, sfn.StateMachine] = {}
 
-        compaction_task = self._task_function("CompactionTask", "functions.compaction_task.handler",
-                                              "Spruce workflow task: compact one namespace",
+        # Compaction and garbage collection (spruce.jobs.compaction): one namespace per step.
+        compaction_task = self._task_function("CompactionTask", "functions.workflow_task.handler",
+                                              "Spruce workflow task: compaction and garbage collection steps",
                                               memory_mb=config.compaction_memory_mb)
-        self.compaction = self._state_machine("Compaction", self._compaction_definition(compaction_task),
-                                              timeout=Duration.hours(6))
+        self.compaction = self.workflow_machine(compaction.COMPACTION, compaction_task, timeout=Duration.hours(6))
+
+        # Backups and restores (spruce.jobs.backups / restores): a namespace's slabs per step, copied
+        # under the backup's id and back into the restored index.
+        backup_task = self._task_function("BackupTask", "functions.workflow_task.handler",
+                                          "Spruce workflow task: backup / restore steps",
+                                          memory_mb=config.compaction_memory_mb)
+        grant_backup_documents(storage, backup_task)
+        self.backup = self.workflow_machine(backups.BACKUP, backup_task, timeout=Duration.hours(24))
+        self.restore = self.workflow_machine(restores.RESTORE, backup_task, timeout=Duration.hours(24))
 
         # Bulk import and export: one task function (its own role) runs both workflows' steps.
         bulk_task = self._task_function("BulkTask", "functions.workflow_task.handler",
@@ -79,34 +87,13 @@ class Workflows(Construct):
             machine.grant_start_execution(function)
             function.add_environment(machine_env(workflow.name), machine.state_machine_arn)
 
-    # -- definitions ------------------------------------------------------------------------------
-
-    def _compaction_definition(self, task_function: lambda_.IFunction) -> sfn.IChainable:
-        defaults = sfn.Pass(self, "ApplyDefaults", parameters={
-            "args.$": "States.JsonMerge(States.StringToJson('{\"force\": false}'), $, false)"})
-        compact = self._invoke("CompactNamespace", task_function, payload={
-            "index.$": "$.index", "namespace.$": "$.namespace", "force.$": "$.force"}, result_path="$.result")
-        compacted = sfn.Pass(self, "NamespaceCompacted", parameters={
-            "namespace.$": "$.namespace", "compacted.$": "$.result.compacted", "failed": False})
-        failed = sfn.Pass(self, "NamespaceFailed", parameters={
-            "namespace.$": "$.namespace", "compacted": False, "failed": True,
-            "error.$": "$.error.Error", "cause.$": "$.error.Cause"})
-        compact.add_catch(failed, errors=["States.ALL"], result_path="$.error")
-        each_namespace = sfn.Map(
-            self, "EachNamespace", items_path="$.args.namespaces", max_concurrency=MAP_CONCURRENCY,
-            item_selector={"index.$": "$.args.index", "namespace.$": "$$.Map.Item.Value", "force.$": "$.args.force"},
-            result_path="$.results")
-        each_namespace.item_processor(compact.next(compacted))
-        flags = sfn.Pass(self, "CollectFailures", parameters={
-            "index.$": "$.args.index", "results.$": "$.results", "flags.$": "$.results[*].failed"})
-        tally = sfn.Pass(self, "Tally", parameters={
-            "index.$": "$.index", "results.$": "$.results", "anyFailed.$": "States.ArrayContains($.flags, true)"})
-        incomplete = sfn.Fail(self, "CompactionIncomplete", error="CompactionIncomplete",
-                              cause="at least one namespace failed after retries; see the execution's results")
-        return (defaults.next(each_namespace).next(flags).next(tally).next(
-            sfn.Choice(self, "AnyFailed?")
-            .when(sfn.Condition.boolean_equals("$.anyFailed", True), incomplete)
-            .otherwise(sfn.Succeed(self, "Compacted"))))
+    def grant_start_backups(self, function: lambda_.Function) -> None:
+        """What the control plane needs to start backups and restores: StartExecution on exactly
+        those two state machines (their ARNs in its environment). Their documents, the GC holds
+        and index configs are in the catalog table it already reads and writes."""
+        for workflow, machine in ((backups.BACKUP, self.backup), (restores.RESTORE, self.restore)):
+            machine.grant_start_execution(function)
+            function.add_environment(machine_env(workflow.name), machine.state_machine_arn)
 
     # -- the shared frame ---------------------------------------------------------------------------
 
@@ -198,6 +185,16 @@ def grant_job_documents(storage: Storage, grantee: iam.IGrantable, operations: t
         actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
         resources=[storage.tables["catalog"].table_arn],
         conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}}))
+
+
+def grant_backup_documents(storage: Storage, grantee: iam.IGrantable) -> None:
+    """Items of ``BACKUP_PARTITIONS`` in the catalog table (``dynamodb:LeadingKeys``), deletes
+    included: a finished backup releases its GC hold, a failed one drops what it copied."""
+    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+        actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                 "dynamodb:Query"],
+        resources=[storage.tables["catalog"].table_arn],
+        conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(BACKUP_PARTITIONS)}}))
 
 
 class BulkSource:

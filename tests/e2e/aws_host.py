@@ -36,7 +36,7 @@ from spruce.storage.dynamo_catalog import DynamoCatalog
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY, fresh_bucket
 
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
-HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "compaction_task",
+HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "workflow_task",
             "inference")
 INFERENCE_FUNCTION = "spruce-inference"
 

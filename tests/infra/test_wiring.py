@@ -25,8 +25,7 @@ def _functions(synth: Synth) -> dict[str, object]:
     s = synth.stack
     return {"control_plane": s.planes.control_plane, "data_plane": s.planes.data_plane,
             "authorizer": s.planes.authorizer, "query_executor": s.query.executor,
-            "index_builder": s.query.builder, "compaction_task": s.workflows.task_functions["CompactionTask"],
-            "workflow_task": s.workflows.task_functions["BulkTask"]}
+            "index_builder": s.query.builder, "workflow_task": s.workflows.task_functions["BulkTask"]}
 
 
 # -- storage ------------------------------------------------------------------------------------
@@ -96,7 +95,7 @@ def test_workers_share_one_image_and_run_in_isolated_subnets(synth: Synth):
     isolated = [_ref(synth, subnet) for subnet in synth.stack.query.vpc.isolated_subnets]
     assert len(isolated) == 2
     images = set()
-    for name in ("query_executor", "index_builder", "compaction_task"):
+    for name in ("query_executor", "index_builder", "workflow_task"):
         props = synth.data["Resources"][synth.logical_id(_functions(synth)[name])]["Properties"]
         assert props["PackageType"] == "Image"
         assert props["ImageConfig"] == {"Command": [f"functions.{name}.handler"]}
@@ -225,41 +224,6 @@ def test_builder_runs_on_the_log_stream_inserts_with_partial_batch_failures(synt
     assert props["StartingPosition"] == "TRIM_HORIZON"
 
 
-# -- workflows ----------------------------------------------------------------------------------
-
-
-def _definition(synth: Synth, machine) -> tuple[dict, list]:
-    props = synth.data["Resources"][synth.logical_id(machine)]["Properties"]
-    parts = props["DefinitionString"]["Fn::Join"][1]
-    refs = [p for p in parts if not isinstance(p, str)]
-    text = "".join(p if isinstance(p, str) else "\"__REF__\"" for p in parts).replace("\"\"__REF__\"\"", "\"__REF__\"")
-    return json.loads(text), refs
-
-
-def test_compaction_maps_the_task_function_over_namespaces_with_retries_and_catches(synth: Synth):
-    workflows = synth.stack.workflows
-    definition, refs = _definition(synth, workflows.compaction)
-    assert refs == [_arn(synth, workflows.task_functions["CompactionTask"])]
-    each = definition["States"]["EachNamespace"]
-    assert each["Type"] == "Map" and each["ItemsPath"] == "$.args.namespaces" and each["MaxConcurrency"] == 4
-    task = each["ItemProcessor"]["States"]["CompactNamespace"]
-    assert task["Type"] == "Task" and task["Parameters"] == {"index.$": "$.index", "namespace.$": "$.namespace",
-                                                            "force.$": "$.force"}
-    retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
-    assert retried >= {"Lambda.TooManyRequestsException", "States.TaskFailed"}
-    assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NamespaceFailed"}]
-    assert definition["States"]["CompactionIncomplete"]["Type"] == "Fail"
-    props = synth.data["Resources"][synth.logical_id(workflows.compaction)]["Properties"]
-    assert props["LoggingConfiguration"]["Level"] == "ALL" and props["LoggingConfiguration"]["IncludeExecutionData"]
-    assert props["TracingConfiguration"] == {"Enabled": True}
-
-
-def test_the_task_function_is_the_compaction_task_handler_with_slab_access(synth: Synth):
-    task = synth.data["Resources"][synth.logical_id(synth.stack.workflows.task_functions["CompactionTask"])]
-    assert task["Properties"]["ImageConfig"]["Command"] == ["functions.compaction_task.handler"]
-    assert task["Properties"]["Timeout"] == 900
-
-
 # -- observability ------------------------------------------------------------------------------
 
 
@@ -271,7 +235,8 @@ def test_alarms_cover_errors_throttles_builder_lag_and_workflows(synth: Synth):
         return {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in alarms
                 if a["Properties"]["MetricName"] == metric and a["Properties"]["Namespace"] == "AWS/Lambda"}
 
-    functions = {synth.logical_id(f) for f in [*_functions(synth).values(), synth.stack.inference.function]}
+    functions = {synth.logical_id(f) for f in [*_functions(synth).values(), synth.stack.inference.function,
+                                               *synth.stack.workflows.task_functions.values()]}
     assert watched("Errors") == functions and watched("Throttles") == functions
     (lag,) = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "IteratorAge"]
     assert lag["Dimensions"][0]["Value"] == _ref(synth, synth.stack.query.builder)
