@@ -126,11 +126,11 @@ def configure_embed(cfg: IndexConfig, change: dict[str, Any], field: str | None,
     out = dict(current)
     if "field_map" in change:
         out["field_map"] = _field_map(change["field_map"])
-    if "read_parameters" in change:
-        out["read_parameters"] = {**_defaults(DEFAULT_READ, spec), **_parameters(change, "read_parameters", spec)}
-    if "write_parameters" in change:
-        out["write_parameters"] = {**_defaults(DEFAULT_WRITE, spec),
-                                   **_parameters(change, "write_parameters", spec)}
+    for key, defaults in (("read_parameters", DEFAULT_READ), ("write_parameters", DEFAULT_WRITE)):
+        if key in change:
+            params = _parameters(change, key, spec)
+            _check_dimension(params, key, current.get("dimension"))
+            out[key] = {**_defaults(defaults, spec), **params}
     return out
 
 
@@ -175,6 +175,8 @@ def _block(spec: ModelSpec, *, metric: str, dimension: int | None, field_map: di
     """The stored (and echoed, CP-EMB-6) block; parameters with the defaults filled in
     (CP-EMB-5). ``dimension`` is left out for sparse models rather than null: SDK 7.x rejects
     ``null`` for it."""
+    _check_dimension(read, "read_parameters", dimension)
+    _check_dimension(write, "write_parameters", dimension)
     block: dict[str, Any] = {"model": spec.name, "metric": metric, "dimension": dimension,
                              "vector_type": spec.vector_type, "field_map": field_map,
                              "read_parameters": {**_defaults(DEFAULT_READ, spec), **read},
@@ -182,6 +184,15 @@ def _block(spec: ModelSpec, *, metric: str, dimension: int | None, field_map: di
     if dimension is None:
         del block["dimension"]
     return block
+
+
+def _check_dimension(params: dict[str, Any], key: str, dimension: int | None) -> None:
+    """A ``dimension`` model parameter must be the index's (records are embedded at it)."""
+    if "dimension" in params and params["dimension"] != dimension:
+        raise InvalidArgumentError(
+            f"`embed.{key}.dimension` ({params['dimension']}) must be the index's dimension ({dimension}), or be "
+            "left out."
+        )
 
 
 def _defaults(defaults: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:

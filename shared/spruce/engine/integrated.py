@@ -151,7 +151,10 @@ class Records:
 
     def _embed(self, embed: dict[str, Any], params: dict[str, Any], texts: list[str]) -> tuple[list[Vector], int]:
         """One vector per text (dense rows or sparse vectors, as the model makes them) and the
-        tokens embedded."""
+        tokens embedded. A model with several dimensions is asked for the index's."""
+        spec = self._inference.model(embed["model"], "embed")
+        if embed.get("dimension") is not None and any(p["parameter"] == "dimension" for p in spec.supported_parameters):
+            params = {**params, "dimension": embed["dimension"]}
         out = self._inference.embed({"model": embed["model"], "parameters": params,
                                      "inputs": [{"text": t} for t in texts]})
         return [_vector(d) for d in out["data"]], out["usage"]["total_tokens"]
