@@ -16,7 +16,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench bench-sparse bench-handlers bench-inference bench-records bench-peers synth layers deploy destroy clean
+.PHONY: run test test-fast bench bench-sparse bench-handlers bench-inference bench-imports bench-records bench-peers synth layers deploy destroy clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-handlers: $(STAMP)  ## Lambda handlers: cold import times, data-plane requ
 
 bench-inference: $(STAMP)  ## Inference API: embed throughput, rerank latency (packaged MiniLM); appends to bench/RESULTS.md
 	$(BIN)/python bench/inference.py
+
+bench-imports: $(STAMP)  ## bulk import throughput, embedded (1M x 384-d Parquet; RECORDS=... DIMENSION=...); appends to bench/RESULTS.md
+	$(BIN)/python bench/imports.py --records $(or $(RECORDS),1000000) --dimension $(or $(DIMENSION),384)
 
 bench-records: $(STAMP)  ## Records API: upsert_records rate, search p50/p99 (dense + sparse integrated indexes); appends to bench/RESULTS.md
 	$(BIN)/python bench/records.py

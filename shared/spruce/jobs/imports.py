@@ -296,15 +296,20 @@ def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, 
     """The ``values`` column as an (n, dimension) float32 matrix (rows with problems hold zeros)."""
     arr = column.combine_chunks()
     n = len(arr)
-    lengths = pc.fill_null(pc.list_value_length(arr), -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = pc.list_flatten(arr).cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls → NaN
-    sizes = np.maximum(lengths, 0)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
     dim = dimension or 0
+    lengths = pc.fill_null(pc.list_value_length(arr), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat_array = pc.list_flatten(arr)
+    if not pa.types.is_float32(flat_array.type):
+        flat_array = flat_array.cast(pa.float64())  # then to float32 below: out-of-range values become inf
+    flat = flat_array.to_numpy(zero_copy_only=False)  # nulls → NaN
     ok = lengths == dim
-    matrix = np.zeros((n, dim), dtype=np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
-        matrix[ok] = flat[starts[ok, None] + np.arange(dim)].astype(np.float32)
+        if ok.all():  # the usual case: one reshape, no gather
+            matrix = flat.reshape(n, dim).astype(np.float32, copy=False)
+        else:
+            starts = np.concatenate(([0], np.cumsum(np.maximum(lengths, 0))[:-1])).astype(np.int64)
+            matrix = np.zeros((n, dim), dtype=np.float32)
+            matrix[ok] = flat[starts[ok, None] + np.arange(dim)].astype(np.float32)
     finite = np.isfinite(matrix).all(axis=1)
     problems: dict[int, str] = {}
     for i in np.flatnonzero(~ok | ~finite):

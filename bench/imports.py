@@ -1,0 +1,116 @@
+"""Bulk import throughput on the embedded host (issue 7): Parquet in Pinecone's layout →
+``bulk-import`` on the in-process runner → records in the request log (each 1000-record batch
+one logged write with its LSN), queryable when the job completes.
+
+- data: ``--records`` × ``--dimension`` float32 vectors (seeded), metadata ``{"n": i, "even": bool}``
+  as JSON text, in ``--files`` Parquet files of one namespace (pyarrow defaults: one row group per
+  file up to 1Mi rows); generation is not timed;
+- timed: from ``start_import`` to the job's ``Completed`` (plan, read + validate + write every
+  chunk, finish), while the background builder flushes the log into slabs as it normally does;
+- then: how long until the builder has flushed everything into slabs (reconciled LSN = last LSN),
+  and a spot check that the records are there.
+
+Appends a dated section to ``bench/RESULTS.md`` (``--no-append`` prints only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from results import publish  # bench/ is on sys.path when a script runs
+from spruce.engine.local import open_local
+from spruce.engine.model import IndexConfig, QuerySpec
+from spruce.jobs import bulk, imports
+from spruce.jobs.embedded import open_jobs
+
+
+def write_files(root: Path, records: int, dimension: int, files: int) -> int:
+    """The import directory; returns its size in bytes."""
+    folder = root / "bench"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(42)
+    per_file = -(-records // files)
+    for f in range(files):
+        start, stop = f * per_file, min(records, (f + 1) * per_file)
+        if start >= stop:
+            break
+        matrix = rng.standard_normal((stop - start, dimension), dtype=np.float32)
+        table = pa.table({
+            "id": pa.array([f"r{i}" for i in range(start, stop)]),
+            "values": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), dimension).cast(
+                pa.list_(pa.float32())),
+            "metadata": pa.array([f'{{"n": {i}, "even": {str(i % 2 == 0).lower()}}}' for i in range(start, stop)]),
+        })
+        pq.write_table(table, folder / f"part-{f:03d}.parquet")
+    return sum(p.stat().st_size for p in folder.iterdir())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--dimension", type=int, default=384)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="spruce-bench-imports-"))
+    try:
+        started = time.perf_counter()
+        size = write_files(work / "src", args.records, args.dimension, args.files)
+        generated = time.perf_counter() - started
+        engine = open_local(work / "data")
+        host, runner = open_jobs(engine)
+        try:
+            cfg = engine.create_index(IndexConfig(name="bench", id="bench-index", dimension=args.dimension,
+                                                  metric="cosine", vector_type="dense", cloud="aws",
+                                                  region="us-east-1"))
+            started = time.perf_counter()
+            job = bulk.start_import(host, "bench", {"uri": str(work / "src")})
+            runner.wait(bulk.execution_name(bulk.IMPORT, cfg.id, job))
+            elapsed = time.perf_counter() - started
+            described = bulk.describe_import(host, "bench", job)
+            assert described["status"] == "Completed", described
+            assert described["recordsImported"] == args.records, described
+            query = QuerySpec(top_k=1, vector=np.ones(args.dimension, np.float32))
+            result = engine.query("bench", "bench", query)
+            last = result.max_lsn
+            started = time.perf_counter()
+            while engine.query("bench", "bench", query).reconciled_lsn < last:
+                time.sleep(0.5)
+            flushed = time.perf_counter() - started
+            count = engine.stats("bench").value["bench"]
+            assert count == args.records, count
+        finally:
+            runner.close()
+            engine.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    rate = args.records / elapsed
+    publish(
+        f"\n## {date.today().isoformat()} — Bulk import, embedded host: {args.records:,} × {args.dimension}-d\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"`bench/imports.py --records {args.records} --dimension {args.dimension} --files {args.files}`; "
+        f"load chunks of {imports.CHUNK_ROWS:,} rows, upserts of ≤1000 records.\n\n"
+        f"| measurement | result |\n|---|---|\n"
+        f"| Parquet input | {args.files} files, {size / 2**20:,.0f} MiB (float32 values, JSON metadata), "
+        f"generated in {generated:.1f} s (not timed) |\n"
+        f"| start → Completed (plan, read, validate, {last:,} logged upserts) | {elapsed:.1f} s: "
+        f"**{rate:,.0f} records/s** ({size / 2**20 / elapsed:,.1f} MiB/s of Parquet) |\n"
+        f"| then until the background builder had flushed every record into slabs | {flushed:.1f} s |\n",
+        append=not args.no_append)
+
+
+if __name__ == "__main__":
+    main()
