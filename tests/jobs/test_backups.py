@@ -336,3 +336,24 @@ def test_without_a_job_runner_backups_answer_503(tmp_path):
             assert r.status_code == 503 and r.json()["error"]["code"] == "UNAVAILABLE"
     finally:
         engine.close()
+
+
+def test_a_stopping_server_leaves_backups_and_restores_to_its_next_start(tmp_path):
+    from spruce.jobs.workflow import run_to_end
+
+    with api(tmp_path / "d") as a:
+        a.ok("POST", "/indexes", 201, json={"name": "src", "dimension": 4, "spec": SERVERLESS})
+        _upsert(a, "src", "ns", ["a", "b"], "dense", seed=1)
+        parked = JobHost(engine=a.engine, jobs=a.host.jobs, launcher=Parked())
+        doc = backups.create(parked, "src", {})
+        parked.stopping.set()
+        run_to_end(parked, backups.BACKUP, {"backup_id": doc["backup_id"]})
+        assert backups.describe(parked, doc["backup_id"])["status"] == "Pending"  # nothing marked, nothing lost
+        parked.stopping.clear()
+        run_to_end(parked, backups.BACKUP, {"backup_id": doc["backup_id"]})
+        assert backups.describe(parked, doc["backup_id"])["record_count"] == 2
+        job = restores.create_index_from_backup(parked, doc["backup_id"], {"name": "copy"})
+        parked.stopping.set()
+        run_to_end(parked, restores.RESTORE, {"restore_job_id": job["restore_job_id"]})
+        assert restores.describe(parked, job["restore_job_id"])["status"] == "Pending"
+        assert a.engine.describe_index("copy").state == "Initializing"

@@ -139,6 +139,8 @@ def _source(host: JobHost, doc: Doc) -> IndexConfig:
 
 def _copy_namespace(host: JobHost, state: State) -> State:
     """One namespace per call, in name order after ``state["after"]``."""
+    if host.stopping.is_set():  # the embedded server is stopping: the next start takes it again
+        return {**state, "more": False, "stopped": True}
     backup_id = state["backup_id"]
     doc = describe(host, backup_id)
     cfg = _source(host, doc)
@@ -161,6 +163,9 @@ def _copy_namespace(host: JobHost, state: State) -> State:
 
 
 def _finish(host: JobHost, state: State) -> State:
+    if state.get("stopped"):
+        return state
+
     def ready(d: Doc) -> None:
         d["status"] = READY
         d["namespace_count"] = len(d["namespaces"])

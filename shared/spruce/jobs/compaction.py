@@ -29,6 +29,8 @@ class CompactionIncomplete(Exception):
 
 
 def _compact_namespace(host: JobHost, state: State) -> State:
+    if host.stopping.is_set():  # the embedded server is stopping; compaction is never urgent
+        return {**state, "more": False}
     engine, builder = host.engine, host.engine.builder
     if builder is None:
         raise RuntimeError("compaction runs on a host that builds slabs")

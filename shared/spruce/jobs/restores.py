@@ -115,6 +115,8 @@ def _target(host: JobHost, job: Doc) -> IndexConfig:
 
 def _copy_namespace(host: JobHost, state: State) -> State:
     """The next namespace of the backup (``state["done"]`` are done)."""
+    if host.stopping.is_set():  # the embedded server is stopping: the next start takes it again
+        return {**state, "more": False, "stopped": True}
     job = describe(host, state["restore_job_id"])
     backup = documents.load(host.jobs, backups.KIND, job["backup_id"])
     if backup is None:
@@ -138,6 +140,8 @@ def _copy_namespace(host: JobHost, state: State) -> State:
 
 
 def _finish(host: JobHost, state: State) -> State:
+    if state.get("stopped"):
+        return state
     job = describe(host, state["restore_job_id"])
     cfg = _target(host, job)
     if not host.engine.set_index_state(cfg, "Ready"):
