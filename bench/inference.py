@@ -1,5 +1,6 @@
 """Inference API benchmark (issue 6): embed throughput and rerank latency of the packaged
-all-MiniLM-L6-v2 (int8 ONNX on onnxruntime), on this CPU.
+all-MiniLM-L6-v2 (int8 ONNX on onnxruntime), and sparse embed throughput of the packaged
+SPLADE-tiny-msmarco (numpy), on this CPU.
 
 - cold load: first ``onnx_minilm.get()`` in this process (imports onnxruntime + tokenizers,
   opens the session);
@@ -7,7 +8,10 @@ all-MiniLM-L6-v2 (int8 ONNX on onnxruntime), on this CPU.
   service as the API does it, in requests of 96 inputs (the model's batch limit), and (b)
   straight through the model port in one call; texts/s is the median of ``--repeat`` runs;
 - rerank: 1 query × ``--docs`` documents through the service (each request embeds the query
-  and the documents), ``--iterations`` requests after a warm-up; p50 / p99 latency.
+  and the documents), ``--iterations`` requests after a warm-up; p50 / p99 latency;
+- sparse: the first ``--sparse-texts`` of the same sentences, and as many ~100-word passages,
+  through the service in requests of 96 (texts/s, median of ``--repeat``), after the cold
+  load of the SPLADE weights (safetensors) and tokenizer.
 
 Appends a dated section to ``bench/RESULTS.md`` (``--no-append`` prints only).
 """
@@ -22,8 +26,8 @@ import statistics
 import time
 from datetime import date
 
-from spruce.inference import onnx_minilm
-from spruce.inference.models import EMBED_MODEL, RERANK_MODEL
+from spruce.inference import onnx_minilm, splade
+from spruce.inference.models import EMBED_MODEL, RERANK_MODEL, SPARSE_MODEL
 from spruce.inference.service import InferenceService
 from results import publish  # bench/ is on sys.path when a script runs
 
@@ -53,6 +57,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--docs", type=int, default=20)
     ap.add_argument("--iterations", type=int, default=200)
+    ap.add_argument("--sparse-texts", type=int, default=480)
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args()
 
@@ -98,12 +103,40 @@ def main() -> None:
         service.rerank(body)
         lat.append((time.perf_counter() - t) * 1000)
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    t0 = time.perf_counter()
+    splade.get()
+    sparse_load_s = time.perf_counter() - t0
+
+    def sparse_rate(batch: list[str]) -> tuple[float, int]:
+        """texts/s (median of ``--repeat``) and tokens, in requests of 96."""
+        runs, tokens = [], 0
+        for _ in range(args.repeat):
+            tokens = 0
+            t = time.perf_counter()
+            for i in range(0, len(batch), 96):
+                r = service.embed({"model": SPARSE_MODEL, "parameters": params,
+                                   "inputs": [{"text": x} for x in batch[i:i + 96]]})
+                tokens += r["usage"]["total_tokens"]
+            runs.append(time.perf_counter() - t)
+        return len(batch) / statistics.median(runs), tokens
+
+    short = texts[:args.sparse_texts]
+    passages = [" ".join(sentences(8, seed=100 + i)) for i in range(args.sparse_texts)]
+    sparse_rate(short[:96])  # warm-up
+    short_rate, short_tokens = sparse_rate(short)
+    passage_rate, passage_tokens = sparse_rate(passages)
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+               f"load average {load} at the end (other processes share the cores)")
     md = (
-        f"\n## {date.today().isoformat()} — Inference: packaged all-MiniLM-L6-v2 (int8 ONNX), embed and rerank\n"
+        f"\n## {date.today().isoformat()} — Inference: packaged all-MiniLM-L6-v2 (int8 ONNX) embed and rerank, "
+        f"SPLADE-tiny-msmarco (numpy) sparse embed\n"
         f"Machine: {machine}; onnxruntime intra-op threads {threads}; `bench/inference.py --texts {args.texts} "
-        f"--repeat {args.repeat} --docs {args.docs} --iterations {args.iterations}`.\n\n"
-        f"Cold model load (import onnxruntime + tokenizers, open the session): {load_s * 1000:.0f} ms.\n\n"
+        f"--repeat {args.repeat} --docs {args.docs} --iterations {args.iterations} "
+        f"--sparse-texts {args.sparse_texts}`.\n\n"
+        f"Cold model load (import onnxruntime + tokenizers, open the session): {load_s * 1000:.0f} ms; "
+        f"SPLADE-tiny (safetensors + tokenizer): {sparse_load_s * 1000:.0f} ms.\n\n"
         "| measurement | result |\n|---|---|\n"
         f"| embed {args.texts} short texts (8–16 words, {tokens} tokens) through the service, requests of 96 "
         f"| {svc_rate:,.0f} texts/s (median of {args.repeat}) |\n"
@@ -111,6 +144,10 @@ def main() -> None:
         f"| {port_rate:,.0f} texts/s |\n"
         f"| rerank 1 query × {args.docs} docs ({RERANK_MODEL}: embeds query + docs per request), "
         f"{args.iterations} requests | p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 99):.1f} ms |\n"
+        f"| sparse embed ({SPARSE_MODEL}) {len(short)} short texts ({short_tokens} tokens) through the service, "
+        f"requests of 96 | {short_rate:,.0f} texts/s |\n"
+        f"| sparse embed {len(passages)} passages of ~100 words ({passage_tokens} tokens), requests of 96 "
+        f"| {passage_rate:,.0f} texts/s |\n"
     )
     publish(md, append=not args.no_append)
 
