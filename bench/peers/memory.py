@@ -1,0 +1,64 @@
+"""Peak memory of the system under test.
+
+An in-process library shares this process with the harness, so its figure is this process's
+peak RSS (``getrusage``, exact) with the RSS just before the system started (interpreter, the
+data set's arrays, the imported library) reported beside it. A server runs in its own
+processes: their trees are sampled every ``PERIOD`` seconds and the peak of the summed PSS
+(proportional set size: shared pages divided among the processes sharing them, so
+PostgreSQL's shared buffers count once) is reported; short spikes between samples are missed.
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+
+import psutil
+
+PERIOD = 0.2
+
+
+def self_rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def self_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def tree_pss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for p in procs:
+            try:
+                total += p.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+    return total / 2**20
+
+
+class TreeSampler:
+    """Samples the summed PSS of process trees in a thread until stopped; ``peak`` in MiB."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self._pids = pids
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, tree_pss_mb(self._pids))
+            if self._stop.wait(PERIOD):
+                return
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
