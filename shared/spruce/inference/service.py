@@ -48,11 +48,6 @@ def resolve_model(hub: ModelHub, name: Any, type_: str) -> ModelSpec:
     raise InvalidArgumentError(f"Model '{name}' not found. {_available_text(hub, type_)}")
 
 
-def _model(name: Any, type_: str) -> ModelSpec:
-    """``resolve_model`` on the packaged models (the embedded host's catalogue)."""
-    return resolve_model(packaged_hub(), name, type_)
-
-
 def _object(body: Any, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidArgumentError(f"The {what} request body must be a JSON object.")
