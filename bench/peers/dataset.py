@@ -61,12 +61,12 @@ def texts(total: int) -> list[str]:
 def embeddings(total: int) -> np.ndarray:
     """``total`` × 384 float32 MiniLM embeddings of ``texts(total)``, from the chunk cache."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    all_texts = texts(total)
+    all_texts = texts(-(-total // CHUNK) * CHUNK)  # whole chunks, so a cached chunk is never cut short
     model = None
     parts = []
     for start in range(0, total, CHUNK):
         path = DATA_DIR / f"minilm-{start:08d}.npy"
-        if not path.exists():
+        if not path.exists() or len(np.load(path, mmap_mode="r")) < min(CHUNK, total - start):
             if model is None:
                 from spruce.inference.onnx_minilm import get  # noqa: PLC0415 - only when embedding
 

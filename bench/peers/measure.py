@@ -51,11 +51,22 @@ def run_pass(system: System, ds: Dataset, knob: Knob, below: int | None, truth: 
             "returned_per_query": returned / len(ds.queries)}
 
 
-def filter_knob(knobs: list[Knob], sweep: list[dict]) -> Knob:
-    good = [(s["qps"], k) for k, s in zip(knobs, sweep) if s["recall"] >= FILTER_RECALL]
+def sweep_knobs(system: System, ds: Dataset, knobs: list[Knob]) -> tuple[list[tuple[Knob, dict]], dict[str, str]]:
+    """One pass per knob; a knob whose queries raise is reported as failed, the sweep goes on."""
+    done, failed = [], {}
+    for knob in knobs:
+        try:
+            done.append((knob, run_pass(system, ds, knob, None, ds.truth["all"])))
+        except Exception as exc:  # noqa: BLE001 - any system error is a result to report
+            failed[knob.label] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return done, failed
+
+
+def filter_knob(done: list[tuple[Knob, dict]]) -> Knob:
+    good = [(s["qps"], k) for k, s in done if s["recall"] >= FILTER_RECALL]
     if good:
         return max(good, key=lambda x: x[0])[1]
-    return max(zip(knobs, sweep), key=lambda x: x[1]["recall"])[0]
+    return max(done, key=lambda x: x[1]["recall"])[0]
 
 
 def measure(name: str, ds: Dataset, workdir: Path) -> dict:
@@ -73,8 +84,10 @@ def measure(name: str, ds: Dataset, workdir: Path) -> dict:
         knobs = system.knobs()
         for q in ds.queries[:WARMUP]:
             system.query(q, K, None, knobs[-1])
-        sweep = [run_pass(system, ds, knob, None, ds.truth["all"]) for knob in knobs]
-        chosen = filter_knob(knobs, sweep)
+        done, failed = sweep_knobs(system, ds, knobs)
+        if not done:
+            raise RuntimeError(f"every knob failed: {failed}")
+        chosen = filter_knob(done)
         filtered = {label: run_pass(system, ds, chosen, below, ds.truth[label])
                     for label, below in SELECTIVITY.items()}
         versions = system.versions()
@@ -84,7 +97,7 @@ def measure(name: str, ds: Dataset, workdir: Path) -> dict:
     return {
         "system": system.name, "n": ds.n, "queries": len(ds.queries), "setup": asdict(setup),
         "ingest_s": acked - t0, "ingest_per_s": ds.n / (acked - t0), "queryable_s": ready - t0,
-        "sweep": sweep, "filter_knob": chosen.label, "filtered": filtered,
+        "sweep": [s for _, s in done], "failed_knobs": failed, "filter_knob": chosen.label, "filtered": filtered,
         "memory": ({"kind": "server PSS", "peak_mb": peak_servers} if pids else
                    {"kind": "in-process RSS", "peak_mb": memory.self_peak_rss_mb(), "baseline_mb": baseline}),
         "versions": versions,

@@ -98,6 +98,9 @@ def section(*, heading: str, preamble: list[str], results: list[dict], failures:
         for s in r["sweep"]:
             lines.append(f"| {r['system']} | {s['knob']} | {s['recall']:.4f} | {s['qps']:,.0f} | {s['p50_ms']:.2f} "
                          f"| {s['p90_ms']:.2f} | {s['p99_ms']:.2f} |")
+    for r in results:
+        for knob, err in r.get("failed_knobs", {}).items():
+            lines.append(f"| {r['system']} | {knob} | failed: {err} | | | | |")
     lines += ["", "Configuration and versions:", ""]
     for r in results:
         notes = "; ".join(r["setup"]["notes"])
