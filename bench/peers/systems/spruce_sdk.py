@@ -4,8 +4,10 @@ SDK 7.x exactly as a user would: ``create_index``, threaded batch ``upsert``, ``
 Time until queryable: Spruce answers reads from the log tail at once (read-your-writes), so
 every acknowledged record is already queryable; the figure reported is the time until the
 background builder has *indexed* everything — ``x-pinecone-lsn-reconciled`` equals
-``x-pinecone-max-indexed-lsn`` on a read (all writes flushed into slabs) and the slab files
-on disk have stopped changing (compaction and ANN index builds done), taken at the last change.
+``x-pinecone-max-indexed-lsn`` on a read (all writes flushed into slabs), then the builder is
+idle: the slab files on disk unchanged and the server process using under ``IDLE_CPU`` of a
+core (an ANN index build changes no file for minutes, but burns CPU) for ``QUIET_S`` seconds;
+the time is taken at the last activity seen.
 
 The knob is the 2025-10 ``scanFactor`` (SDK 7.x passes it through as ``scan_factor``). It only
 acts on ANN-indexed slabs, which exist only from ``BuilderSettings.ann_min_rows`` rows (250k;
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 from pinecone import Pinecone, ServerlessSpec
 
 from spruce.engine.builder import BuilderSettings
@@ -34,7 +37,8 @@ API_KEY = "spruce_bench_peers"
 BATCH = 200  # records per upsert request (~1.6 MB of JSON at 384-d, under Pinecone's 2 MB)
 THREADS = 4
 SCAN_FACTORS = (0.5, 1.0, 2.0, 4.0)
-QUIET_S = 10.0  # the slab files must stay unchanged this long to count as settled
+QUIET_S = 10.0  # the builder must look idle this long to count as settled
+IDLE_CPU = 0.05  # share of one core the idle server may use (its builder polls every 0.1 s)
 
 
 def free_port() -> int:
@@ -97,12 +101,16 @@ class SpruceSdk:
         stats = self._index.describe_index_stats()
         if stats.total_vector_count != self._rows:
             raise RuntimeError(f"describe_index_stats counts {stats.total_vector_count}, expected {self._rows}")
-        state, changed = self._slab_state(), time.monotonic()
-        while time.monotonic() - changed < QUIET_S:
-            time.sleep(0.5)
-            if (now := self._slab_state()) != state:
-                state, changed = now, time.monotonic()
-        return changed
+        server = psutil.Process(self._proc.pid)
+        state, busy = self._slab_state(), sum(server.cpu_times()[:2])
+        active = time.monotonic()
+        while time.monotonic() - active < QUIET_S:
+            time.sleep(1.0)
+            now, cpu = self._slab_state(), sum(server.cpu_times()[:2])
+            if now != state or cpu - busy > IDLE_CPU:
+                active = time.monotonic()
+            state, busy = now, cpu
+        return active
 
     def _slab_state(self) -> frozenset[str]:
         """Slab datasets and their index directories under the server's data directory."""
