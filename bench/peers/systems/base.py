@@ -43,7 +43,10 @@ class System(Protocol):
     def knobs(self) -> list[Knob]:
         """The settings to sweep, lowest recall first."""
 
-    def query(self, vector: np.ndarray, k: int, below: int | None, knob: Knob) -> list[int]:
+    def use(self, knob: Knob) -> None:
+        """Apply ``knob`` to the queries that follow (untimed)."""
+
+    def query(self, vector: np.ndarray, k: int, below: int | None) -> list[int]:
         """Ids of the ``k`` nearest vectors, restricted to ``cat < below`` if given."""
 
     def server_pids(self) -> list[int]:

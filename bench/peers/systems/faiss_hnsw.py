@@ -43,8 +43,11 @@ class FaissHnsw:
     def knobs(self) -> list[Knob]:
         return [Knob(f"efSearch={ef}", ef) for ef in EF_SEARCH]
 
-    def query(self, vector: np.ndarray, k: int, below: int | None, knob: Knob) -> list[int]:
-        params = faiss.SearchParametersHNSW(efSearch=knob.value)
+    def use(self, knob: Knob) -> None:
+        self._ef = knob.value
+
+    def query(self, vector: np.ndarray, k: int, below: int | None) -> list[int]:
+        params = faiss.SearchParametersHNSW(efSearch=self._ef)
         if below is not None:
             if below not in self._bitmaps:
                 self._bitmaps[below] = np.packbits(self._cats < below, bitorder="little")

@@ -61,12 +61,16 @@ class LanceDbRaw:
     def knobs(self) -> list[Knob]:
         return [Knob(f"nprobes={p},ef={ef}", (p, ef)) for p, ef in SETTINGS] + [Knob("flat", None)]
 
-    def query(self, vector: np.ndarray, k: int, below: int | None, knob: Knob) -> list[int]:
-        search = self._table.search(vector, vector_column_name="vector").distance_type("cosine").limit(k).select(["id", "_distance"])
-        if knob.value is None:
+    def use(self, knob: Knob) -> None:
+        self._setting = knob.value
+
+    def query(self, vector: np.ndarray, k: int, below: int | None) -> list[int]:
+        search = (self._table.search(vector, vector_column_name="vector").distance_type("cosine").limit(k)
+                  .select(["id", "_distance"]))
+        if self._setting is None:
             search = search.bypass_vector_index()
         else:
-            nprobes, ef = knob.value
+            nprobes, ef = self._setting
             search = search.nprobes(nprobes).ef(ef).refine_factor(REFINE)
         if below is not None:
             search = search.where(f"cat < {below}", prefilter=True)

@@ -49,7 +49,6 @@ class PgVector:
         self._conn = psycopg.connect(self._server.get_uri(), autocommit=True)
         self._conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         self._conn.execute("CREATE TABLE bench (id bigint PRIMARY KEY, cat int NOT NULL, embedding vector(384) NOT NULL)")
-        self._ef: int | None = None
         shared = self._conn.execute("SHOW shared_buffers").fetchone()[0]
         return Setup(f"HNSW m={M}, ef_construction={EF_CONSTRUCTION}, vector_cosine_ops",
                      [f"binary COPY of {COPY_BATCH:,} rows per statement, then CREATE INDEX",
@@ -76,10 +75,10 @@ class PgVector:
     def knobs(self) -> list[Knob]:
         return [Knob(f"ef_search={ef}", ef) for ef in EF_SEARCH]
 
-    def query(self, vector: np.ndarray, k: int, below: int | None, knob: Knob) -> list[int]:
-        if knob.value != self._ef:
-            self._conn.execute(f"SET hnsw.ef_search = {int(knob.value)}")
-            self._ef = knob.value
+    def use(self, knob: Knob) -> None:
+        self._conn.execute(f"SET hnsw.ef_search = {int(knob.value)}")
+
+    def query(self, vector: np.ndarray, k: int, below: int | None) -> list[int]:
         text = "[" + ",".join(map(str, vector.tolist())) + "]"
         if below is None:
             rows = self._conn.execute("SELECT id FROM bench ORDER BY embedding <=> %s::vector LIMIT %s", (text, k))

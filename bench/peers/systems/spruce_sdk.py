@@ -123,8 +123,11 @@ class SpruceSdk:
             return [Knob("exact (below ANN threshold)", None)]
         return [Knob(f"scanFactor={s:g}", s) for s in SCAN_FACTORS]
 
-    def query(self, vector: np.ndarray, k: int, below: int | None, knob: Knob) -> list[int]:
-        extra = {} if knob.value is None else {"scan_factor": knob.value}
+    def use(self, knob: Knob) -> None:
+        self._scan_factor = knob.value
+
+    def query(self, vector: np.ndarray, k: int, below: int | None) -> list[int]:
+        extra = {} if self._scan_factor is None else {"scan_factor": self._scan_factor}
         flt = None if below is None else {"cat": {"$lt": below}}
         res = self._index.query(vector=vector.tolist(), top_k=k, filter=flt, **extra)
         return [int(m.id) for m in res.matches]
