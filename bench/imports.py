@@ -7,8 +7,10 @@ one logged write with its LSN), queryable when the job completes.
   file up to 1Mi rows); generation is not timed;
 - timed: from ``start_import`` to the job's ``Completed`` (plan, read + validate + write every
   chunk, finish), while the background builder flushes the log into slabs as it normally does;
-- then: how long until the builder has flushed everything into slabs (reconciled LSN = last LSN),
-  and a spot check that the records are there.
+  the records are queryable from then on (read-your-writes over the log tail);
+- then a spot check: a query answers with the LSN of the last batch. Flushing and compacting
+  1M records into indexed slabs afterwards is the builder's ordinary work, measured by
+  ``bench/run.py``, not here.
 
 Appends a dated section to ``bench/RESULTS.md`` (``--no-append`` prints only).
 """
@@ -75,6 +77,7 @@ def main() -> None:
             cfg = engine.create_index(IndexConfig(name="bench", id="bench-index", dimension=args.dimension,
                                                   metric="cosine", vector_type="dense", cloud="aws",
                                                   region="us-east-1"))
+            load = os.getloadavg()[0]  # other work on the machine skews the numbers: report it
             started = time.perf_counter()
             job = bulk.start_import(host, "bench", {"uri": str(work / "src")})
             runner.wait(bulk.execution_name(bulk.IMPORT, cfg.id, job))
@@ -82,15 +85,9 @@ def main() -> None:
             described = bulk.describe_import(host, "bench", job)
             assert described["status"] == "Completed", described
             assert described["recordsImported"] == args.records, described
-            query = QuerySpec(top_k=1, vector=np.ones(args.dimension, np.float32))
-            result = engine.query("bench", "bench", query)
-            last = result.max_lsn
-            started = time.perf_counter()
-            while engine.query("bench", "bench", query).reconciled_lsn < last:
-                time.sleep(0.5)
-            flushed = time.perf_counter() - started
-            count = engine.stats("bench").value["bench"]
-            assert count == args.records, count
+            probe = QuerySpec(top_k=1, vector=np.ones(args.dimension, np.float32))
+            last = engine.query("bench", "bench", probe).max_lsn
+            assert last == -(-args.records // 1000), last  # one logged upsert per 1000 records
         finally:
             runner.close()
             engine.close()
@@ -102,13 +99,13 @@ def main() -> None:
         f"\n## {date.today().isoformat()} — Bulk import, embedded host: {args.records:,} × {args.dimension}-d\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"`bench/imports.py --records {args.records} --dimension {args.dimension} --files {args.files}`; "
-        f"load chunks of {imports.CHUNK_ROWS:,} rows, upserts of ≤1000 records.\n\n"
+        f"load chunks of {imports.CHUNK_ROWS:,} rows, upserts of ≤1000 records; 1-minute load average "
+        f"{load:.1f} when the import started.\n\n"
         f"| measurement | result |\n|---|---|\n"
         f"| Parquet input | {args.files} files, {size / 2**20:,.0f} MiB (float32 values, JSON metadata), "
         f"generated in {generated:.1f} s (not timed) |\n"
         f"| start → Completed (plan, read, validate, {last:,} logged upserts) | {elapsed:.1f} s: "
-        f"**{rate:,.0f} records/s** ({size / 2**20 / elapsed:,.1f} MiB/s of Parquet) |\n"
-        f"| then until the background builder had flushed every record into slabs | {flushed:.1f} s |\n",
+        f"**{rate:,.0f} records/s** ({size / 2**20 / elapsed:,.1f} MiB/s of Parquet) |\n",
         append=not args.no_append)
 
 

@@ -269,3 +269,16 @@ def test_sparse_and_hybrid_rows(host, engine, tmp_path):
     assert run_import(host, "hybrid", {"uri": str(tmp_path / "h")})["recordsImported"] == 2
     got = engine.fetch("hybrid", "ns", ["h1", "h2"]).value
     assert got["h1"].sparse.indices.tolist() == [2] and got["h2"].sparse is None
+
+
+def test_deleting_the_index_fails_a_running_import(host, engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 200)
+    cfg = make_index(engine, dimension=DIM, name="docs")
+    write(tmp_path / "import", "ns", "a.parquet", dense_table(0, 50_000, DIM))
+    job = bulk.start_import(host, "docs", {"uri": str(tmp_path / "import")})
+    while bulk.describe_import(host, "docs", job)["recordsImported"] == 0:
+        time.sleep(0.005)
+    engine.delete_index("docs")
+    host.launcher.wait(execution_name(bulk.IMPORT, cfg.id, job), timeout=60)
+    doc = bulk.load(host.jobs, kind_of("import", cfg.id), job)[1]
+    assert doc["status"] == "Failed" and doc["error"] == "User error: Index docs was deleted while the import ran."

@@ -29,8 +29,11 @@ SPARSE_TYPE = pa.struct([("indices", pa.list_(pa.uint32())), ("values", pa.list_
 
 
 def _config(host: JobHost, state: State) -> IndexConfig:
-    cfg = host.engine.describe_index(state["index"])
-    if cfg.id != state["indexId"]:
+    try:
+        cfg = host.engine.describe_index(state["index"])
+    except NotFoundError:
+        cfg = None
+    if cfg is None or cfg.id != state["indexId"]:
         raise JobFailed(f"Index {state['index']} was deleted while the export ran.")
     return cfg
 

@@ -28,7 +28,7 @@ from spruce.engine.metadata import validate_metadata
 from spruce.engine.model import DEFAULT_NAMESPACE, IndexConfig
 from spruce.engine.records import Record
 from spruce.engine.validation import MAX_BATCH, MAX_UPSERT_BYTES, parse_id, parse_namespace, parse_sparse
-from spruce.errors import SpruceError
+from spruce.errors import NotFoundError, SpruceError
 from spruce.jobs import bulk
 from spruce.jobs.bulk import IN_PROGRESS
 from spruce.jobs.sources import Location, import_files, locate
@@ -42,8 +42,11 @@ COLUMNS = ("id", "values", "sparse_values", "metadata")
 
 
 def _config(host: JobHost, state: State) -> IndexConfig:
-    cfg = host.engine.describe_index(state["index"])
-    if cfg.id != state["indexId"]:
+    try:
+        cfg = host.engine.describe_index(state["index"])
+    except NotFoundError:
+        cfg = None
+    if cfg is None or cfg.id != state["indexId"]:
         raise JobFailed(f"Index {state['index']} was deleted while the import ran.")
     return cfg
 
@@ -230,8 +233,12 @@ def load(host: JobHost, state: State) -> State:
         at, message = bad[0]
         raise JobFailed(f"{path} row {row + at}: {message} (errorMode abort; {doc['recordsImported']} "
                         "records were imported before it).")
-    for batch in batches(records):
-        host.engine.upsert(state["index"], namespace, batch)
+    try:
+        for batch in batches(records):
+            host.engine.upsert(state["index"], namespace, batch)
+    except NotFoundError:
+        _config(host, state)  # the index went away meanwhile: say so as the user's doing
+        raise
     return _advance(host, state, doc, (file_no, row + chunk.num_rows), chunk.num_rows, len(records))
 
 
