@@ -73,7 +73,7 @@ def plot_latency(results: list[dict], path: Path, title: str) -> None:
         ax.grid(True, axis="y", which="both", alpha=0.3)
     axes[0].set_ylabel("latency per query, ms (log)")
     axes[0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(f"{title}\nlatency per query at each system's filter knob", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -107,5 +107,8 @@ def section(*, heading: str, preamble: list[str], results: list[dict], failures:
         versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
         lines.append(f"- **{r['system']}**: {r['setup']['index']}{'; ' + notes if notes else ''}. "
                      f"Filtered queries at {r['filter_knob']}. Versions: {versions}.")
-    lines += ["", f"![recall–QPS]({plots[0]})", f"![latency percentiles]({plots[1]})", ""]
+    lines += ["", f"![recall–QPS]({plots[0]})", "",
+              "Recall–QPS: every sweep point of each system (log scale; dotted lines at recall 0.95 and 0.99).", "",
+              f"![latency percentiles]({plots[1]})", "",
+              "Latency: p50 / p90 / p99 per query, each system at the knob used for its filtered queries.", ""]
     return "\n".join(lines)

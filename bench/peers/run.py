@@ -64,12 +64,13 @@ HOW = [
     "- **time until queryable**: from the first insert until every record is served by the system's "
     "steady-state search path: index build (LanceDB `create_index`, pgvector `CREATE INDEX`), nothing "
     "for faiss/Chroma (they index during insert), and for Spruce until the builder has flushed everything "
-    "(`x-pinecone-lsn-reconciled` = `x-pinecone-max-indexed-lsn`) and its slab files stopped changing "
-    "(taken at the last change; Spruce answers from the log tail before that: read-your-writes).",
+    "(`x-pinecone-lsn-reconciled` = `x-pinecone-max-indexed-lsn`) and then went idle (slab files unchanged, "
+    "server CPU idle, for 10 s; taken at the last activity). Spruce answers from the log tail before that "
+    "(read-your-writes), so its records are queryable as soon as they are acknowledged.",
     "- **QPS, p50/p90/p99**: one client, one query at a time, top_k 10, each call timed with "
     "`perf_counter` (over HTTP for Spruce, a Unix socket for pgvector, in process for the rest); QPS = "
-    "queries / wall time of the pass; 100 unrecorded warm-up queries first. **recall@10** = mean "
-    "|returned ∩ exact top-10| / 10.",
+    "queries / wall time of the pass; 100 unrecorded warm-up queries before the sweep and 10 after each "
+    "knob change. **recall@10** = mean |returned ∩ exact top-10| / 10.",
     "- **best QPS at recall ≥ x**: the fastest knob setting of the sweep that reached x (knob and its "
     "recall in brackets).",
     "- **filter 1% / 10%**: the same queries restricted to `cat < 1` / `cat < 10`, at the fastest knob "
@@ -146,7 +147,7 @@ def main() -> None:
     stem = f"peers-n{args.n}"
     plots = (f"{stem}-recall-qps.png", f"{stem}-latency.png")
     title = f"{args.n:,} × 384-d MiniLM (WordNet glosses), {args.queries:,} queries, {date:%Y-%m-%d}" + (
-        f" — {args.label}" if args.label else "")
+        f"\n{args.label}" if args.label else "")
     heading = (f"{date:%Y-%m-%d} — peers (issue 8): {args.n:,} × 384-d, cosine, {args.queries:,} queries"
                + (f" — {args.label}" if args.label else ""))
     preamble = [
