@@ -12,6 +12,7 @@ BENCH_STAMP := $(BENCHVENV)/.installed
 N ?= 50000
 QUERIES ?= 1000
 SYSTEMS ?= all
+PEERS_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
@@ -70,7 +71,7 @@ bench-records: $(STAMP)  ## Records API: upsert_records rate, search p50/p99 (de
 	$(BIN)/python bench/records.py
 
 bench-peers: $(BENCH_STAMP)  ## issue 8: Spruce vs LanceDB, faiss HNSW, Chroma, pgvector (N=50000 QUERIES=1000 SYSTEMS=all); writes bench/RESULTS.md + PNGs
-	$(BENCHVENV)/bin/python bench/peers/run.py --n $(N) --queries $(QUERIES) --systems $(SYSTEMS)
+	$(BENCHVENV)/bin/python bench/peers/run.py --n $(N) --queries $(QUERIES) --systems $(SYSTEMS) $(PEERS_ARGS)
 
 # --- CDK (issue 5): synth needs neither an AWS account nor Docker ---
 CDK ?= npx --yes aws-cdk@2.1148.1

@@ -117,6 +117,9 @@ def main() -> None:
     ap.add_argument("--label", default="", help="added to the section heading, e.g. 'smoke run under load'")
     ap.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per system")
     ap.add_argument("--no-append", action="store_true", help="print the section, leave RESULTS.md and PNGs alone")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the results of systems an earlier run of the same --n/--queries finished "
+                         "(a full-scale run can span several sessions)")
     args = ap.parse_args()
     names = list(SYSTEMS) if args.systems == "all" else args.systems.split(",")
     unknown = set(names) - set(SYSTEMS)
@@ -134,6 +137,11 @@ def main() -> None:
 
     results, failures = [], {}
     for name in names:
+        done = workroot / f"{name}.json"
+        if args.resume and done.exists():
+            print(f"--- {name}: reusing {done}", flush=True)
+            results.append(json.loads(done.read_text()))
+            continue
         result, error = run_system(name, arrays, workroot, args.timeout)
         if result is None:
             failures[name] = error
@@ -152,8 +160,10 @@ def main() -> None:
                + (f" — {args.label}" if args.label else ""))
     preamble = [
         f"Machine: {machine()}. Load average (1/5/15 min) {load_before} before, {load_average()} after.",
-        f"Command: `bench/peers/run.py --n {args.n} --queries {args.queries} --systems {','.join(names)}`"
-        f" (`make bench-peers N={args.n} QUERIES={args.queries}`).",
+        f"Command: `bench/peers/run.py --n {args.n} --queries {args.queries} --systems {','.join(names)}"
+        f"{' --resume' if args.resume else ''}` (`make bench-peers N={args.n} QUERIES={args.queries}`)"
+        + (" — results of systems measured by an earlier invocation were reused; the load averages are this "
+           "invocation's." if args.resume else "."),
         f"Data: {provenance(args.n, args.queries)}.",
         "", *HOW]
     text = report.section(heading=heading, preamble=preamble, results=results, failures=failures, plots=plots)
