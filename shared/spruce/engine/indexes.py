@@ -145,8 +145,8 @@ def _new_index_config_2026(body: dict) -> IndexConfig:
             metadata[field_name] = _metadata_field(field_doc, path, kind)
         elif kind == "semantic_text":
             raise InvalidArgumentError(
-                f"`{path}` is a `semantic_text` field: integrated embedding is not supported by this server yet. "
-                "Create the index with `_values` and upsert your own vectors."
+                f"`{path}` is a `semantic_text` field, which only an index created for a model has: create it with "
+                "POST /indexes/create-for-model (SDK: create_for_model), or declare `_values` and upsert vectors."
             )
         else:
             raise InvalidArgumentError(
