@@ -282,3 +282,39 @@ def test_deleting_the_index_fails_a_running_import(host, engine, tmp_path, monke
     host.launcher.wait(execution_name(bulk.IMPORT, cfg.id, job), timeout=60)
     doc = bulk.load(host.jobs, kind_of("import", cfg.id), job)[1]
     assert doc["status"] == "Failed" and doc["error"] == "User error: Index docs was deleted while the import ran."
+
+
+def test_a_second_import_into_a_namespace_still_loading_fails(host, engine, tmp_path, monkeypatch):
+    """DP-IMP-4 also while the first import has not written its first batch yet."""
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 200)
+    make_index(engine, dimension=DIM, name="docs")
+    write(tmp_path / "one", "ns", "a.parquet", dense_table(0, 40_000, DIM))
+    write(tmp_path / "two", "ns", "a.parquet", dense_table(0, 10, DIM))
+    first = bulk.start_import(host, "docs", {"uri": str(tmp_path / "one")})
+    while bulk.describe_import(host, "docs", first)["status"] != "InProgress":
+        time.sleep(0.005)
+    second = run_import(host, "docs", {"uri": str(tmp_path / "two")})
+    assert second["status"] == "Failed" and 'namespace "ns"' in second["error"], second
+    bulk.cancel_import(host, "docs", first)
+
+
+def test_s3_uris_on_the_embedded_host(host, engine, moto_server, monkeypatch):
+    """S3 through the process's credentials and endpoint (here the moto server)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from tests.aws import ACCESS_KEY, REGION, SECRET_KEY, fresh_bucket
+
+    for name, value in {"AWS_ENDPOINT_URL": moto_server.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                        "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    s3 = moto_server.client("s3")
+    bucket = fresh_bucket(s3)
+    buffer = io.BytesIO()
+    pq.write_table(dense_table(0, 1500, DIM), buffer)
+    s3.put_object(Bucket=bucket, Key="dir/ns/a.parquet", Body=buffer.getvalue())
+    make_index(engine, dimension=DIM, name="docs")
+    job = run_import(host, "docs", {"uri": f"s3://{bucket}/dir"})
+    assert job["status"] == "Completed" and job["recordsImported"] == 1500, job
+    assert engine.stats("docs").value == {"ns": 1500}

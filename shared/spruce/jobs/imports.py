@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 
@@ -79,8 +80,10 @@ def plan(host: JobHost, state: State) -> State:
             raise JobFailed(f"{path} is not a readable Parquet file: {exc}") from None
         check_columns(schema, cfg, path)
         files.append([namespace, path, meta.num_rows])
-    for namespace in sorted({f[0] for f in files}):
+    targets = sorted({f[0] for f in files})
+    for namespace in targets:
         check_target(host, cfg, namespace)
+    check_no_running_import(host, state, targets)
 
     def planned(doc: bulk.Doc) -> bulk.Doc | None:
         if doc["status"] != bulk.PENDING:
@@ -145,6 +148,18 @@ def check_target(host: JobHost, cfg: IndexConfig, namespace: str) -> None:
         return
     raise JobFailed(f'The namespace "{namespace}" already exists. Imports are only allowed into nonexistent '
                     "namespaces.")
+
+
+def check_no_running_import(host: JobHost, state: State, targets: list[str]) -> None:
+    """Another import still loading into one of ``targets`` would make it exist mid-way: refuse."""
+    for job_id, body in host.jobs.list_jobs(state["kind"]):
+        other = json.loads(body)
+        if job_id == state["job"] or other["status"] != IN_PROGRESS:
+            continue
+        clash = sorted(set(targets) & {f[0] for f in other.get("files", [])})
+        if clash:
+            raise JobFailed(f'The namespace "{clash[0]}" is the target of import {job_id}, still in progress. '
+                            "Imports are only allowed into nonexistent namespaces.")
 
 
 def _is_string(kind: pa.DataType) -> bool:
