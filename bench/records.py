@@ -82,7 +82,7 @@ def docstring_records(n: int, seed: int) -> list[dict]:
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
@@ -155,13 +155,13 @@ def main() -> None:
                f"average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (other work on the machine)")
     lines = [
         f"\n## {date.today().isoformat()} — Records API: upsert_records and search (integrated indexes)",
-        f"Machine: {machine}; `bench/records.py --n {args.n} --queries {args.queries} --seed {args.seed}`; "
-        f"`spruce serve` and the SDK 7.x client on the same machine, one client thread. Corpus: {len(records)} "
-        f"{source} (median {statistics.median(words):.0f} words per text); queries: the first lemmas of "
-        f"{len(queries)} corpus records.",
+        (f"Machine: {machine}; `bench/records.py --n {args.n} --queries {args.queries} --seed {args.seed}`; "
+         f"`spruce serve` and the SDK 7.x client on the same machine, one client thread. Corpus: {len(records)} "
+         f"{source} (median {statistics.median(words):.0f} words per text); queries: the first lemmas of "
+         f"{len(queries)} corpus records."),
         "",
-        "| index model | upsert_records (96/request, incl. embedding) | hit@10 of the queried record "
-        "| search p50 / p99 | search + rerank (top 10 → 5) p50 / p99 | with match_terms p50 / p99 |",
+        ("| index model | upsert_records (96/request, incl. embedding) | hit@10 of the queried record "
+         "| search p50 / p99 | search + rerank (top 10 → 5) p50 / p99 | with match_terms p50 / p99 |"),
         "|---|---|---|---|---|---|",
     ]
     for model, r in results.items():
