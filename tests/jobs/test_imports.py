@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from spruce.engine.model import IndexConfig
 from spruce.errors import InvalidArgumentError, NotFoundError
 from spruce.jobs import bulk, imports
 from spruce.jobs.bulk import execution_name, kind_of
@@ -318,3 +319,26 @@ def test_s3_uris_on_the_embedded_host(host, engine, moto_server, monkeypatch):
     job = run_import(host, "docs", {"uri": f"s3://{bucket}/dir"})
     assert job["status"] == "Completed" and job["recordsImported"] == 1500, job
     assert engine.stats("docs").value == {"ns": 1500}
+
+
+def test_the_reader_resumes_mid_row_group_and_streams_across_row_groups(tmp_path):
+    """Load calls continue a file stream; a call elsewhere (a resume) reopens and skips to its row."""
+    from spruce.jobs.sources import locate
+
+    path = write(tmp_path, "ns", "a.parquet", dense_table(0, 2500, DIM), row_group_size=1000)
+    location = locate(str(tmp_path), local_files=True)
+    reader = imports._Reader()
+    job = ("import:x", "1")
+    seen, row = [], 1050  # resume inside the second row group
+    while row < 2500:
+        chunk = reader.chunk(job, location, str(path), row, 700)
+        assert 0 < chunk.num_rows <= 700
+        seen += chunk.column("id").to_pylist()
+        row += chunk.num_rows
+    assert seen == [f"id-{i}" for i in range(1050, 2500)]
+    again = reader.chunk(job, location, str(path), 10, 5)  # not where the stream stands: reopened
+    assert again.column("id").to_pylist() == [f"id-{i}" for i in range(10, 15)]
+    reader.forget(job)
+    wide = IndexConfig(name="w", id="w", dimension=20_000, metric="cosine", vector_type="dense", cloud="aws",
+                       region="us-east-1")
+    assert imports.rows_per_chunk(wide) == 200  # 16 MB of values per chunk

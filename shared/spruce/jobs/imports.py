@@ -3,7 +3,7 @@
 - **plan**: list ``URI/<namespace>/*.parquet``, check every file's columns against the index
   (DP-IMP-5), check the target namespaces do not exist (DP-IMP-4), count rows for
   ``percentComplete``; the plan is kept in the job's document, so a resumed job never plans twice.
-- **load**: up to ``CHUNK_ROWS`` rows of one row group per call, parsed and validated in bulk, then
+- **load**: up to ``CHUNK_ROWS`` rows (fewer for wide vectors) of one row group per call, parsed and validated in bulk, then
   written through the engine's ordinary upsert in batches of ≤1000 records / ≤2 MB: every batch is
   one request-log entry with its own LSN, so freshness headers stay truthful and a record is
   queryable as soon as its batch returns. ``continue`` skips bad rows, ``abort`` fails the job on
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,8 @@ from spruce.jobs.workflow import JobFailed, JobHost, State, Step, Workflow, regi
 
 #: Rows per load call: bounded work per Lambda task, and how soon a cancel is seen.
 CHUNK_ROWS = 10_000
+#: Dense values per load call at most (16 MB of float32): wide vectors get fewer rows per chunk.
+CHUNK_VALUES = 4_000_000
 #: Files per import: the plan lives in the job's document (DynamoDB items hold ≤ 400 KB).
 MAX_FILES = 1000
 COLUMNS = ("id", "values", "sparse_values", "metadata")
@@ -178,49 +181,75 @@ def _is_number(kind: pa.DataType) -> bool:
 
 
 @dataclass(slots=True)
-class _OpenRowGroup:
+class _OpenFile:
     path: str
-    row_group: int
-    first_row: int  # of the row group, in the file
-    table: pa.Table
+    file: pa.NativeFile
+    batches: Iterator[pa.RecordBatch]
+    next_row: int  # the file's row the next batch starts at
+    pending: pa.RecordBatch | None = None  # the rest of a batch a resume cut into
 
 
 class _Reader:
-    """Keeps the row group a job is reading between load calls (the embedded runner calls load
-    in a loop; a warm Lambda container often gets the next call too), so a row group is decoded
-    once, not once per chunk."""
+    """Streams each job's current file between load calls (the embedded runner calls load in a
+    loop; a warm Lambda container often gets the next call too): a chunk is one batch of
+    ``rows_per_chunk`` rows, decoded page by page, so memory stays bounded whatever the row
+    group size. A call that does not continue where the last one stopped (a resumed job, a cold
+    container) reopens the file and skips to its row."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: dict[tuple[str, str], _OpenRowGroup] = {}
+        self._open: dict[tuple[str, str], _OpenFile] = {}
 
-    def chunk(self, job: tuple[str, str], location: Location, path: str, row: int) -> tuple[pa.Table, int]:
-        """Up to ``CHUNK_ROWS`` rows of ``path`` from ``row``, within one row group, and the row
-        group's end (the file's row where the next chunk starts, if the chunk reaches it)."""
+    def chunk(self, job: tuple[str, str], location: Location, path: str, row: int, rows: int) -> pa.Table:
+        """Up to ``rows`` rows of ``path`` from ``row`` (fewer at a row group's end)."""
         with self._lock:
-            current = self._open.get(job)
-        if current is None or current.path != path or not (
-                current.first_row <= row < current.first_row + current.table.num_rows):
-            meta = pq.read_metadata(path, filesystem=location.fs)
-            first = 0
-            for rg in range(meta.num_row_groups):
-                rows = meta.row_group(rg).num_rows
-                if first <= row < first + rows:
-                    break
-                first += rows
+            current = self._open.pop(job, None)
+        if current is not None and (current.path != path or current.next_row != row):
+            current.file.close()
+            current = None
+        if current is None:
+            current = self._seek(location, path, row, rows)
+        batch = current.pending if current.pending is not None else next(current.batches)
+        current.pending = None
+        current.next_row = row + batch.num_rows
+        with self._lock:
+            self._open[job] = current
+        return pa.Table.from_batches([batch])
+
+    @staticmethod
+    def _seek(location: Location, path: str, row: int, rows: int) -> _OpenFile:
+        handle = location.fs.open_input_file(path)
+        parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=8 << 20)
+        first = 0  # skip whole row groups before ``row`` without decoding them
+        groups = range(parquet.metadata.num_row_groups)
+        for rg in groups:
+            size = parquet.metadata.row_group(rg).num_rows
+            if row < first + size:
+                break
+            first += size
+        else:
+            handle.close()
+            raise RuntimeError(f"row {row} is past the end of {path}")
+        opened = _OpenFile(path, handle, parquet.iter_batches(batch_size=rows, row_groups=list(groups[rg:])), first)
+        while opened.next_row < row:
+            batch = next(opened.batches)
+            if opened.next_row + batch.num_rows > row:
+                opened.pending = batch.slice(row - opened.next_row)
+                opened.next_row = row
             else:
-                raise RuntimeError(f"row {row} is past the end of {path}")
-            with location.fs.open_input_file(path) as f:
-                table = pq.ParquetFile(f).read_row_group(rg)
-            current = _OpenRowGroup(path, rg, first, table)
-            with self._lock:
-                self._open[job] = current
-        offset = row - current.first_row
-        return current.table.slice(offset, CHUNK_ROWS), current.first_row + current.table.num_rows
+                opened.next_row += batch.num_rows
+        return opened
 
     def forget(self, job: tuple[str, str]) -> None:
         with self._lock:
-            self._open.pop(job, None)
+            current = self._open.pop(job, None)
+        if current is not None:
+            current.file.close()
+
+
+def rows_per_chunk(cfg: IndexConfig) -> int:
+    """``CHUNK_ROWS``, fewer for wide vectors: a chunk holds at most ``CHUNK_VALUES`` floats."""
+    return max(1, min(CHUNK_ROWS, CHUNK_VALUES // max(cfg.dimension or 1, 1)))
 
 
 _reader = _Reader()
@@ -241,8 +270,8 @@ def load(host: JobHost, state: State) -> State:
     if file_no == len(files):
         return _advance(host, state, doc, (file_no, row), 0, 0)
     cfg = _config(host, state)
-    namespace, path, rows = files[file_no]
-    chunk, _ = _reader.chunk(job, locate(doc["uri"], local_files=host.local_files), path, row)
+    namespace, path, _ = files[file_no]
+    chunk = _reader.chunk(job, locate(doc["uri"], local_files=host.local_files), path, row, rows_per_chunk(cfg))
     records, bad = parse_chunk(chunk, cfg)
     if bad and doc["errorMode"] == "abort":
         at, message = bad[0]
