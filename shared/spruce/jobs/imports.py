@@ -415,6 +415,7 @@ def finish(host: JobHost, state: State) -> State:
 
 
 def on_failure(host: JobHost, state: State, error: str) -> None:
+    _reader.forget((state["kind"], state["job"]))  # the file a failed load left open
     bulk.fail_job(host.jobs, state["kind"], state["job"], error)
 
 
