@@ -4,8 +4,9 @@ exact ground truth, built once and cached under ``bench/data/peers/`` (gitignore
 Texts are Debian ``wordnet-base`` synset glosses (117,659; 117,033 unique), shuffled with a
 fixed seed. The first ``queries`` glosses are the queries; the rest, in order, are the base
 set. When the base set must be larger than the glosses left, the extra texts are pairs of
-glosses ("gloss a; gloss b", pairs drawn with a fixed seed): still real text embedded by the
-real model, not noise added to vectors. Every text is embedded with the packaged
+glosses ("gloss a; gloss b", pairs drawn with a fixed seed from all but the first
+``MAX_QUERIES`` glosses, so no base text contains a query's text): still real text embedded by
+the real model, not noise added to vectors. Every text is embedded with the packaged
 all-MiniLM-L6-v2 (int8 ONNX, ``spruce.inference.onnx_minilm``; truncated at 254 tokens),
 whose vectors are L2-normalised, so cosine = dot product.
 
@@ -29,6 +30,7 @@ DIM = 384
 K = 10
 #: The filter field: ``cat`` uniform in [0, CATEGORIES); ``cat < t`` selects about t percent.
 CATEGORIES = 100
+MAX_QUERIES = 10_000  # the query pool: glosses that never appear inside a pair
 SELECTIVITY = {"1%": 1, "10%": 10}
 MAX_TOKENS = 254  # MiniLM's 256 minus [CLS]/[SEP], as the Inference API truncates
 
@@ -53,8 +55,8 @@ def texts(total: int) -> list[str]:
     order = [glosses[i] for i in rng.permutation(len(glosses))]
     extra = total - len(order)
     if extra > 0:
-        pairs = np.random.default_rng(SEED + 1).integers(0, len(glosses), size=(extra, 2))
-        order += [f"{glosses[a]}; {glosses[b]}" for a, b in pairs]
+        pairs = np.random.default_rng(SEED + 1).integers(MAX_QUERIES, len(order), size=(extra, 2))
+        order += [f"{order[a]}; {order[b]}" for a, b in pairs]
     return order[:total]
 
 
@@ -112,6 +114,8 @@ class Dataset:
 
 def build(n: int, q: int) -> Dataset:
     """The data set of ``n`` base vectors and ``q`` queries, with ground truth (cached)."""
+    if q > MAX_QUERIES:
+        raise SystemExit(f"at most {MAX_QUERIES:,} queries")
     vectors = embeddings(q + n)
     queries, base = vectors[:q], vectors[q:]
     cats = np.random.default_rng(SEED + 2).integers(0, CATEGORIES, size=n)

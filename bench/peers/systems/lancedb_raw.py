@@ -5,8 +5,9 @@ with ``ceil(rows / 32768)`` partitions (``spruce.storage.lance_slabs``), cosine 
 filters as SQL pre-filters on a plain column (no scalar index, as in Spruce's slabs). The knobs
 are the (nprobes, ef) pairs Spruce derives from ``scanFactor`` 0.5–4 with refine factor 4
 (``spruce.engine.slabset._ann``), ef raised to LanceDB's minimum of top_k × refine factor (40),
-then wider settings, and a flat scan that bypasses the index (what Spruce does in RAM with
-numpy below its ANN threshold).
+then wider settings, and, up to ``FLAT_MAX_ROWS``, a flat scan that bypasses the index (what
+Spruce does in RAM with numpy below its ANN threshold; at 50k rows it already takes ~0.2 s a
+query here, so a 1M-row pass would take about an hour).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from systems.base import Knob, Setup
 
 BATCH = 100_000
 REFINE = 4
+FLAT_MAX_ROWS = 250_000
 #: (nprobes, ef): Spruce's scanFactor 0.5, 1, 2, 4 at top_k 10 (ef ≥ 40), then wider.
 SETTINGS = ((1, 40), (2, 40), (4, 40), (8, 64), (16, 128), (32, 256))
 
@@ -59,7 +61,8 @@ class LanceDbRaw:
             distance_type="cosine", num_partitions=max(1, math.ceil(self._rows / ROWS_PER_PARTITION))))
 
     def knobs(self) -> list[Knob]:
-        return [Knob(f"nprobes={p},ef={ef}", (p, ef)) for p, ef in SETTINGS] + [Knob("flat", None)]
+        flat = [Knob("flat", None)] if self._rows <= FLAT_MAX_ROWS else []
+        return [Knob(f"nprobes={p},ef={ef}", (p, ef)) for p, ef in SETTINGS] + flat
 
     def use(self, knob: Knob) -> None:
         self._setting = knob.value

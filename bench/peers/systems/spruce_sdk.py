@@ -18,6 +18,7 @@ every row exactly in RAM and there is one setting.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -42,8 +43,6 @@ IDLE_CPU = 0.05  # share of one core the idle server may use (its builder polls 
 
 
 def free_port() -> int:
-    import socket  # noqa: PLC0415
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
