@@ -47,7 +47,8 @@ run: $(STAMP)  ## embedded server, data kept in $(DATA_DIR)
 
 test: $(STAMP) $(LATEST_STAMP)  ## the whole suite (what CI runs): SDK 7.x, then the SDK scenarios on 10.x
 	$(BIN)/pytest
-	$(LATEST)/bin/pytest tests/sdk/test_sdk_scenarios.py tests/integrated/test_sdk_latest.py tests/jobs/test_backups_sdk_latest.py
+	$(LATEST)/bin/pytest tests/sdk/test_sdk_scenarios.py tests/integrated/test_sdk_latest.py tests/jobs/test_backups_sdk_latest.py \
+	  tests/jobs/test_bulk_sdk_latest.py
 
 test-fast: $(STAMP)  ## everything except the scale tests
 	$(BIN)/pytest -m "not slow"
