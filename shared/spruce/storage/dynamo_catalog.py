@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from spruce.storage.aws_tables import TableNames
 from spruce.storage.dynamo_log import spill_prefix, stream_key
-from spruce.storage.dynamo_util import batch_delete, condition_failed, query_all
+from spruce.storage.dynamo_util import batch_delete, condition_failed, query_all, versioned_write
 from spruce.storage.s3_objects import S3Prefixes
 
 _INDEX_PK = "index"
@@ -38,23 +38,7 @@ class DynamoManifestStore:
 
     def commit_manifest(self, index_id: str, namespace: str, expected_version: int, body: bytes) -> bool:
         key = {"index_id": {"S": index_id}, "namespace": {"S": namespace}}
-        try:
-            if expected_version == 0:
-                self._dynamodb.put_item(
-                    TableName=self._table, Item={**key, "version": {"N": "1"}, "body": {"B": body}},
-                    ConditionExpression="attribute_not_exists(index_id)")
-            else:
-                self._dynamodb.update_item(
-                    TableName=self._table, Key=key, UpdateExpression="SET #v = :next, #b = :body",
-                    ConditionExpression="#v = :expected",
-                    ExpressionAttributeNames={"#v": "version", "#b": "body"},
-                    ExpressionAttributeValues={":next": {"N": str(expected_version + 1)}, ":body": {"B": body},
-                                               ":expected": {"N": str(expected_version)}})
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return versioned_write(self._dynamodb, self._table, key, expected_version, body)
 
 
 def api_key_hash_exists(dynamodb: BaseClient, tables: TableNames, key_hash: str) -> bool:

@@ -7,10 +7,9 @@ pagination resumes from the last id; versions are conditional writes like manife
 from __future__ import annotations
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from spruce.storage.aws_tables import TableNames
-from spruce.storage.dynamo_util import condition_failed
+from spruce.storage.dynamo_util import versioned_write
 
 
 def _key(kind: str, job_id: str) -> dict:
@@ -30,32 +29,15 @@ class DynamoJobStore:
         return int(out["Attributes"]["value"]["N"])
 
     def create_job(self, kind: str, job_id: str, body: bytes) -> bool:
-        try:
-            self._dynamodb.put_item(TableName=self._table,
-                                    Item={**_key(kind, job_id), "version": {"N": "1"}, "body": {"B": body}},
-                                    ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return versioned_write(self._dynamodb, self._table, _key(kind, job_id), 0, body)
 
     def load_job(self, kind: str, job_id: str) -> tuple[int, bytes] | None:
         item = self._dynamodb.get_item(TableName=self._table, Key=_key(kind, job_id), ConsistentRead=True).get("Item")
         return None if item is None else (int(item["version"]["N"]), bytes(item["body"]["B"]))
 
     def update_job(self, kind: str, job_id: str, expected_version: int, body: bytes) -> bool:
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table, Key=_key(kind, job_id), UpdateExpression="SET #v = :next, #b = :body",
-                ConditionExpression="#v = :expected", ExpressionAttributeNames={"#v": "version", "#b": "body"},
-                ExpressionAttributeValues={":next": {"N": str(expected_version + 1)}, ":body": {"B": body},
-                                           ":expected": {"N": str(expected_version)}})
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        # An update of a missing job fails its condition too: no item has a version.
+        return versioned_write(self._dynamodb, self._table, _key(kind, job_id), expected_version, body)
 
     def list_jobs(self, kind: str, *, after: str | None = None, limit: int | None = None) -> list[tuple[str, bytes]]:
         kwargs: dict = {"TableName": self._table, "ConsistentRead": True, "KeyConditionExpression": "pk = :pk",

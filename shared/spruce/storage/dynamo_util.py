@@ -29,6 +29,28 @@ def condition_failed(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+def versioned_write(dynamodb: BaseClient, table: str, key: Item, expected_version: int, body: bytes) -> bool:
+    """Store ``body`` as version ``expected_version + 1`` of the item at ``key`` (``version`` N,
+    ``body`` B): a new item when ``expected_version`` is 0, else only if the item is still at
+    ``expected_version``. False on a lost race (or, for an update, a missing item)."""
+    try:
+        if expected_version == 0:
+            dynamodb.put_item(TableName=table, Item={**key, "version": {"N": "1"}, "body": {"B": body}},
+                              ConditionExpression=f"attribute_not_exists({next(iter(key))})")
+        else:
+            dynamodb.update_item(
+                TableName=table, Key=key, UpdateExpression="SET #v = :next, #b = :body",
+                ConditionExpression="#v = :expected",
+                ExpressionAttributeNames={"#v": "version", "#b": "body"},
+                ExpressionAttributeValues={":next": {"N": str(expected_version + 1)}, ":body": {"B": body},
+                                           ":expected": {"N": str(expected_version)}})
+    except ClientError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
 def query_all(dynamodb: BaseClient, **kwargs: Any) -> Iterator[Item]:
     """Every item a Query matches, following ``LastEvaluatedKey`` across 1 MB pages."""
     while True:
