@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
 def _bulk_commands(commands) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", default="http://127.0.0.1:5080",
-                        help="the server (spruce serve's URL or the AWS stack's ApiUrl; default: http://127.0.0.1:5080)")
+                        help="spruce serve's URL or the AWS stack's ApiUrl (default: http://127.0.0.1:5080)")
     common.add_argument("--api-key", help=f"API key (default: ${KEY_ENV}, else DATA_DIR/{KEY_FILE})")
     common.add_argument("--data-dir", type=Path, default=Path("spruce-data"),
                         help="where spruce serve keeps its key file (default: ./spruce-data)")

@@ -3,12 +3,13 @@
 - **plan**: list ``URI/<namespace>/*.parquet``, check every file's columns against the index
   (DP-IMP-5), check the target namespaces do not exist (DP-IMP-4), count rows for
   ``percentComplete``; the plan is kept in the job's document, so a resumed job never plans twice.
-- **load**: up to ``CHUNK_ROWS`` rows (fewer for wide vectors) of one row group per call, parsed and validated in bulk, then
-  written through the engine's ordinary upsert in batches of ≤1000 records / ≤2 MB: every batch is
-  one request-log entry with its own LSN, so freshness headers stay truthful and a record is
-  queryable as soon as its batch returns. ``continue`` skips bad rows, ``abort`` fails the job on
-  the first one (nothing of that chunk is written; earlier chunks stay). The chunk's progress is a
-  versioned update of the document: a cancel in between wins and the next call stops.
+- **load**: up to ``CHUNK_ROWS`` rows (fewer for wide vectors) of one row group per call, parsed
+  and validated in bulk, then written through the engine's ordinary upsert in batches of ≤1000
+  records / ≤2 MB: every batch is one request-log entry with its own LSN, so freshness headers
+  stay truthful and a record is queryable as soon as its batch returns. ``continue`` skips bad
+  rows, ``abort`` fails the job on the first one (nothing of that chunk is written; earlier
+  chunks stay). The chunk's progress is a versioned update of the document: a cancel in between
+  wins and the next call stops.
 - **finish**: ``Completed`` at 100 %. Imported records are already queryable (read-your-writes),
   so unlike Pinecone (DP-IMP-8) there is no long InProgress-at-100 % indexing phase.
 """
