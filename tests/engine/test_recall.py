@@ -44,3 +44,21 @@ def test_recall_after_compaction(tmp_path, metric):
         hits += len({m.id for m in got} & {f"v{j}" for j in exact[qi]})
     eng.close()
     assert hits / (10 * len(Q)) >= 0.95
+
+
+@pytest.mark.parametrize("top_k", [1, 10, 100, 1000])
+def test_every_scan_factor_answers_on_an_ann_indexed_slab(tmp_path, top_k):
+    """A narrow beam (scanFactor 0.5) must still be at least the candidates LanceDB refines."""
+    rng = np.random.default_rng(1)
+    n, dim = 6000, 16
+    X = rng.normal(size=(n, dim)).astype(np.float32)
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=5000), start=False)
+    make_index(eng, dimension=dim, metric="cosine")
+    eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in range(n)])
+    eng.flush("idx", "ns")
+    assert eng.compact("idx", "ns", force=True)
+    assert [s.indexed for s in eng._cache.manifest(eng.describe_index("idx").id, "ns").slabs] == [True]
+    for scan_factor in (0.5, 1.0, 2.5, 4.0):
+        got = eng.query("idx", "ns", QuerySpec(top_k=top_k, vector=X[7], scan_factor=scan_factor)).value
+        assert len(got) == top_k and got[0].id == "v7", scan_factor
+    eng.close()

@@ -269,7 +269,8 @@ class SlabSet:
                   .select(["row", "_distance"]).limit(limit)
                   .nprobes(max(1, math.ceil(ANN_MIN_NPROBES * widen)))
                   .refine_factor(refine)
-                  .ef(max(k, math.ceil(max(64, limit * ANN_REFINE_FACTOR) * widen))))
+                  # LanceDB needs a beam of at least the candidates it refines (limit × refine).
+                  .ef(max(limit * refine, math.ceil(max(64, limit * ANN_REFINE_FACTOR) * widen))))
         if flt is not None:
             sql = to_sql(flt, data.layout)
             if sql == "FALSE":
