@@ -67,6 +67,13 @@ class Spruce:
             raise NotFoundError(f"Index {name} not found.")
         return _decode_cfg(body)
 
+    def index_if_same(self, name: str, index_id: str) -> IndexConfig | None:
+        """The index named ``name`` if it is still the one with ``index_id``: a long job's index
+        may be deleted, or deleted and re-created under the same name, while it runs."""
+        body = self._catalog.get_index(name)
+        cfg = None if body is None else _decode_cfg(body)
+        return cfg if cfg is not None and cfg.id == index_id else None
+
     def list_indexes(self) -> list[IndexConfig]:
         return [_decode_cfg(b) for b in self._catalog.list_indexes()]
 

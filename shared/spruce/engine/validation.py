@@ -112,7 +112,7 @@ def parse_upsert(body: Any, cfg: IndexConfig) -> tuple[str, list[Record]]:
         record = _record(item, cfg, f"vectors[{i}]")
         records.pop(record.id, None)
         records[record.id] = record
-        size += _record_bytes(record)
+        size += record_bytes(record)
     if size > MAX_UPSERT_BYTES:
         raise InvalidArgumentError(
             f"Upsert request is {size / 1e6:.2f} MB of vectors and metadata, over the 2 MB limit per request; "
@@ -390,7 +390,8 @@ def _record(item: Any, cfg: IndexConfig, path: str) -> Record:
     )
 
 
-def _record_bytes(record: Record) -> int:
+def record_bytes(record: Record) -> int:
+    """A record's size as the write path counts it: id, vector bytes, compact JSON metadata."""
     size = len(record.id)
     if record.values is not None:
         size += record.values.nbytes

@@ -128,11 +128,8 @@ def _launch(host: JobHost, backup_id: str) -> None:
 
 
 def _source(host: JobHost, doc: Doc) -> IndexConfig:
-    try:
-        cfg = host.engine.describe_index(doc["source_index_name"])
-    except NotFoundError:
-        cfg = None
-    if cfg is None or cfg.id != doc["source_index_id"]:
+    cfg = host.engine.index_if_same(doc["source_index_name"], doc["source_index_id"])
+    if cfg is None:
         raise RuntimeError(f"index {doc['source_index_name']} was deleted while it was being backed up")
     return cfg
 

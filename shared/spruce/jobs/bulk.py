@@ -190,7 +190,9 @@ def start_import(host: JobHost, index: str, body: Any) -> str:
 def import_model(doc: Doc) -> dict[str, Any]:
     """The OAS ``ImportModel`` of a job document (DP-IMP-9)."""
     out = {"id": doc["id"], "uri": doc["uri"], "status": doc["status"], "createdAt": doc["createdAt"],
-           "percentComplete": round(float(doc["percentComplete"]), 1), "recordsImported": doc["recordsImported"]}
+           "percentComplete": round(float(doc["percentComplete"]), 1)}
+    if "recordsImported" in doc:  # an export's document counts recordsExported instead
+        out["recordsImported"] = doc["recordsImported"]
     if doc.get("finishedAt"):
         out["finishedAt"] = doc["finishedAt"]
     if doc.get("error"):
@@ -204,11 +206,7 @@ def describe_import(host: JobHost, index: str, job_id: str) -> dict[str, Any]:
 
 def list_imports(host: JobHost, index: str, *, limit: str | None, token: str | None) -> dict[str, Any]:
     """DP-IMP-10: newest ids last (numeric order), ``limit`` 1–100 (default 100), ``pagination.next``."""
-    docs, nxt = _page(host, "import", index, limit, token)
-    out: dict[str, Any] = {"data": [import_model(d) for d in docs]}
-    if nxt is not None:
-        out["pagination"] = {"next": nxt}
-    return out
+    return _listing(host, "import", index, limit, token, import_model)
 
 
 def cancel_import(host: JobHost, index: str, job_id: str) -> None:
@@ -235,14 +233,7 @@ def start_export(host: JobHost, index: str, body: Any) -> str:
 
 
 def export_model(doc: Doc) -> dict[str, Any]:
-    out = {"id": doc["id"], "uri": doc["uri"], "namespace": doc["namespace"], "status": doc["status"],
-           "createdAt": doc["createdAt"], "percentComplete": round(float(doc["percentComplete"]), 1),
-           "recordsExported": doc["recordsExported"]}
-    if doc.get("finishedAt"):
-        out["finishedAt"] = doc["finishedAt"]
-    if doc.get("error"):
-        out["error"] = doc["error"]
-    return out
+    return {**import_model(doc), "namespace": doc["namespace"], "recordsExported": doc["recordsExported"]}
 
 
 def describe_export(host: JobHost, index: str, job_id: str) -> dict[str, Any]:
@@ -250,11 +241,7 @@ def describe_export(host: JobHost, index: str, job_id: str) -> dict[str, Any]:
 
 
 def list_exports(host: JobHost, index: str, *, limit: str | None, token: str | None) -> dict[str, Any]:
-    docs, nxt = _page(host, "export", index, limit, token)
-    out: dict[str, Any] = {"data": [export_model(d) for d in docs]}
-    if nxt is not None:
-        out["pagination"] = {"next": nxt}
-    return out
+    return _listing(host, "export", index, limit, token, export_model)
 
 
 def cancel_export(host: JobHost, index: str, job_id: str) -> None:
@@ -283,6 +270,15 @@ def _cancel(host: JobHost, operation: str, index: str, job_id: str) -> None:
             return None
         return {**doc, "status": CANCELLED, "finishedAt": now()}
     mutate(host.jobs, kind, job_id, change)
+
+
+def _listing(host: JobHost, operation: str, index: str, limit: str | None, token: str | None,
+             model: Callable[[Doc], dict[str, Any]]) -> dict[str, Any]:
+    docs, nxt = _page(host, operation, index, limit, token)
+    out: dict[str, Any] = {"data": [model(d) for d in docs]}
+    if nxt is not None:
+        out["pagination"] = {"next": nxt}
+    return out
 
 
 def _page(host: JobHost, operation: str, index: str, limit: str | None,

@@ -29,11 +29,8 @@ SPARSE_TYPE = pa.struct([("indices", pa.list_(pa.uint32())), ("values", pa.list_
 
 
 def _config(host: JobHost, state: State) -> IndexConfig:
-    try:
-        cfg = host.engine.describe_index(state["index"])
-    except NotFoundError:
-        cfg = None
-    if cfg is None or cfg.id != state["indexId"]:
+    cfg = host.engine.index_if_same(state["index"], state["indexId"])
+    if cfg is None:
         raise JobFailed(f"Index {state['index']} was deleted while the export ran.")
     return cfg
 

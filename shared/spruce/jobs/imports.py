@@ -30,7 +30,9 @@ import pyarrow.parquet as pq
 from spruce.engine.metadata import validate_metadata
 from spruce.engine.model import DEFAULT_NAMESPACE, IndexConfig
 from spruce.engine.records import Record
-from spruce.engine.validation import MAX_BATCH, MAX_UPSERT_BYTES, parse_id, parse_namespace, parse_sparse
+from spruce.engine.validation import (
+    MAX_BATCH, MAX_UPSERT_BYTES, parse_id, parse_namespace, parse_sparse, record_bytes,
+)
 from spruce.errors import NotFoundError, SpruceError
 from spruce.jobs import bulk
 from spruce.jobs.bulk import IN_PROGRESS
@@ -47,11 +49,8 @@ COLUMNS = ("id", "values", "sparse_values", "metadata")
 
 
 def _config(host: JobHost, state: State) -> IndexConfig:
-    try:
-        cfg = host.engine.describe_index(state["index"])
-    except NotFoundError:
-        cfg = None
-    if cfg is None or cfg.id != state["indexId"]:
+    cfg = host.engine.index_if_same(state["index"], state["indexId"])
+    if cfg is None:
         raise JobFailed(f"Index {state['index']} was deleted while the import ran.")
     return cfg
 
@@ -380,7 +379,7 @@ def batches(records: list[Record]) -> list[list[Record]]:
     batch: dict[str, Record] = {}
     size = 0
     for record in records:
-        bytes_ = _size(record)
+        bytes_ = record_bytes(record)
         if batch and (len(batch) >= MAX_BATCH or size + bytes_ > MAX_UPSERT_BYTES):
             out.append(list(batch.values()))
             batch, size = {}, 0
@@ -392,15 +391,6 @@ def batches(records: list[Record]) -> list[list[Record]]:
     return out
 
 
-def _size(record: Record) -> int:
-    size = len(record.id)
-    if record.values is not None:
-        size += record.values.nbytes
-    if record.sparse is not None:
-        size += record.sparse.indices.nbytes + record.sparse.values.nbytes
-    if record.metadata:
-        size += len(orjson.dumps(record.metadata))
-    return size
 
 
 # ----------------------------------------------------------------------------- finish

@@ -104,11 +104,8 @@ def _launch(host: JobHost, job_id: str) -> None:
 
 
 def _target(host: JobHost, job: Doc) -> IndexConfig:
-    try:
-        cfg = host.engine.describe_index(job["target_index_name"])
-    except NotFoundError:
-        cfg = None
-    if cfg is None or cfg.id != job["target_index_id"]:
+    cfg = host.engine.index_if_same(job["target_index_name"], job["target_index_id"])
+    if cfg is None:
         raise RuntimeError(f"index {job['target_index_name']} was deleted while it was being restored")
     return cfg
 
