@@ -59,6 +59,17 @@ class Synth:
     def logical_id(self, construct: Any) -> str:
         return self.stack.resolve(construct.node.default_child.logical_id)
 
+    def arn(self, construct: Any) -> dict:
+        return {"Fn::GetAtt": [self.logical_id(construct), "Arn"]}
+
+    def state_machine(self, machine: Any) -> tuple[dict, list]:
+        """A state machine's definition as JSON, each CloudFormation reference in it replaced by
+        ``"__REF__"``, and those references in order."""
+        parts = self.data["Resources"][self.logical_id(machine)]["Properties"]["DefinitionString"]["Fn::Join"][1]
+        refs = [p for p in parts if not isinstance(p, str)]
+        text = "".join(p if isinstance(p, str) else '"__REF__"' for p in parts).replace('""__REF__""', '"__REF__"')
+        return json.loads(text), refs
+
 
 def synthesize(outdir: Path, **overrides: Any) -> Synth:
     require_cdk()

@@ -4,8 +4,6 @@ and who may start them."""
 
 from __future__ import annotations
 
-import json
-
 from tests.infra.conftest import Synth, require_cdk
 
 require_cdk()
@@ -14,24 +12,12 @@ from spruce.aws.launcher import machine_env  # noqa: E402
 from spruce.jobs import export, imports  # noqa: E402
 
 
-def _definition(synth: Synth, machine) -> tuple[dict, list]:
-    props = synth.data["Resources"][synth.logical_id(machine)]["Properties"]
-    parts = props["DefinitionString"]["Fn::Join"][1]
-    refs = [p for p in parts if not isinstance(p, str)]
-    text = "".join(p if isinstance(p, str) else "\"__REF__\"" for p in parts).replace("\"\"__REF__\"\"", "\"__REF__\"")
-    return json.loads(text), refs
-
-
-def _arn(synth: Synth, construct) -> dict:
-    return {"Fn::GetAtt": [synth.logical_id(construct), "Arn"]}
-
-
 def test_import_machine_runs_plan_then_loads_in_a_loop_then_finishes(synth: Synth):
     workflows = synth.stack.workflows
-    definition, refs = _definition(synth, workflows.bulk_import)
+    definition, refs = synth.state_machine(workflows.bulk_import)
     task = workflows.task_functions["BulkTask"]
     functions = [ref for ref in refs if "Fn::GetAtt" in ref]
-    assert len(functions) == 4 and all(ref == _arn(synth, task) for ref in functions)  # all call the bulk task
+    assert len(functions) == 4 and all(ref == synth.arn(task) for ref in functions)  # all call the bulk task
     states = definition["States"]
     assert definition["StartAt"] == "Plan"
     assert set(states) == {"Plan", "Load", "LoadMore?", "Finish", "Succeeded", "RecordFailure", "WorkflowFailed"}
@@ -57,7 +43,7 @@ def test_import_machine_runs_plan_then_loads_in_a_loop_then_finishes(synth: Synt
 
 
 def test_export_machine_follows_its_definition_too(synth: Synth):
-    definition, _ = _definition(synth, synth.stack.workflows.bulk_export)
+    definition, _ = synth.state_machine(synth.stack.workflows.bulk_export)
     steps = [s.name for s in export.WORKFLOW.steps]
     assert steps == ["plan", "write", "finish"]
     states = definition["States"]
@@ -100,7 +86,7 @@ def test_only_the_data_plane_starts_bulk_jobs_and_only_those_two_machines(synth:
 
 
 def test_job_documents_are_the_only_catalog_items_the_bulk_functions_write(synth: Synth):
-    catalog = _arn(synth, synth.stack.storage.tables["catalog"])
+    catalog = synth.arn(synth.stack.storage.tables["catalog"])
     for function in (synth.stack.planes.data_plane, synth.stack.workflows.task_functions["BulkTask"]):
         writes = [st for st in _policies_of(synth, function)
                   if "dynamodb:PutItem" in st["Action"] and st["Resource"] == catalog]

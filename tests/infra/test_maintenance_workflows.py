@@ -17,18 +17,6 @@ from spruce.jobs import backups, compaction, restores  # noqa: E402
 from spruce.jobs.workflow import Workflow  # noqa: E402
 
 
-def _definition(synth: Synth, machine) -> tuple[dict, list]:
-    props = synth.data["Resources"][synth.logical_id(machine)]["Properties"]
-    parts = props["DefinitionString"]["Fn::Join"][1]
-    refs = [p for p in parts if not isinstance(p, str)]
-    text = "".join(p if isinstance(p, str) else "\"__REF__\"" for p in parts).replace("\"\"__REF__\"\"", "\"__REF__\"")
-    return json.loads(text), refs
-
-
-def _arn(synth: Synth, construct) -> dict:
-    return {"Fn::GetAtt": [synth.logical_id(construct), "Arn"]}
-
-
 def _policies_of(synth: Synth, function) -> list[dict]:
     role = synth.stack.resolve(function.role.role_name)["Ref"]
     return [st for r in synth.data["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
@@ -44,10 +32,10 @@ def test_machine_runs_its_definitions_steps_on_its_task(synth: Synth, attr: str,
                                                         first: str, repeated: str, last: str):
     workflows = synth.stack.workflows
     machine = getattr(workflows, attr)
-    definition, refs = _definition(synth, machine)
+    definition, refs = synth.state_machine(machine)
     functions = [ref for ref in refs if "Fn::GetAtt" in ref]
     assert len(functions) == len(workflow.steps) + 1  # each step and RecordFailure
-    assert all(ref == _arn(synth, workflows.task_functions[task]) for ref in functions)
+    assert all(ref == synth.arn(workflows.task_functions[task]) for ref in functions)
     states = definition["States"]
     assert definition["StartAt"] == first
     assert set(states) == {first, f"{repeated}More?", last, "Succeeded", "RecordFailure", "WorkflowFailed"}
@@ -101,7 +89,7 @@ def test_only_the_control_plane_starts_backups_and_restores(synth: Synth):
 
 
 def test_the_backup_task_writes_only_backup_documents_holds_and_index_configs(synth: Synth):
-    catalog = _arn(synth, synth.stack.storage.tables["catalog"])
+    catalog = synth.arn(synth.stack.storage.tables["catalog"])
     statements = _policies_of(synth, synth.stack.workflows.task_functions["BackupTask"])
     writes = [st for st in statements if "dynamodb:PutItem" in st["Action"] and st["Resource"] == catalog]
     assert len(writes) == 1 and "dynamodb:DeleteItem" in writes[0]["Action"]
