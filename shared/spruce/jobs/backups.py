@@ -25,10 +25,10 @@ from typing import Any
 from spruce.engine.holds import GcHolds
 from spruce.engine.indexes import require_object, typed_field
 from spruce.engine.model import IndexConfig
-from spruce.errors import FailedPreconditionError, NotFoundError, UnavailableError
+from spruce.errors import FailedPreconditionError, NotFoundError
 from spruce.jobs import documents
 from spruce.jobs.documents import Doc
-from spruce.jobs.workflow import JobHost, State, Step, Workflow, register
+from spruce.jobs.workflow import JobHost, State, Step, Workflow, register, start_or_fail
 
 log = logging.getLogger("spruce.jobs")
 
@@ -117,11 +117,8 @@ def resume(host: JobHost) -> int:
 
 
 def _launch(host: JobHost, backup_id: str) -> None:
-    try:
-        host.launcher.start(WORKFLOW, f"{WORKFLOW}-{backup_id}", {"backup_id": backup_id})
-    except Exception as exc:  # the job must not stay Pending with nothing running it
-        _failed(host, {"backup_id": backup_id}, f"could not start the backup: {type(exc).__name__}: {exc}")
-        raise UnavailableError(f"Could not start the backup workflow ({type(exc).__name__}); retry later.") from exc
+    state = {"backup_id": backup_id}
+    start_or_fail(host, WORKFLOW, f"{WORKFLOW}-{backup_id}", state, lambda error: _failed(host, state, error))
 
 
 # ----------------------------------------------------------------------------- the workflow

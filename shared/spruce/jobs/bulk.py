@@ -22,8 +22,8 @@ from typing import Any
 
 from spruce.engine.model import IndexConfig
 from spruce.engine.validation import parse_namespace
-from spruce.errors import InvalidArgumentError, NotFoundError, UnavailableError
-from spruce.jobs.workflow import JobFailed, JobHost
+from spruce.errors import InvalidArgumentError, NotFoundError
+from spruce.jobs.workflow import JobFailed, JobHost, start_or_fail
 from spruce.storage.ports import JobStore
 
 IMPORT = "bulk-import"
@@ -106,11 +106,8 @@ def _create(host: JobHost, kind: str, doc: Doc) -> str:
 
 def _launch(host: JobHost, workflow: str, cfg: IndexConfig, kind: str, job_id: str) -> None:
     state = {"index": cfg.name, "indexId": cfg.id, "kind": kind, "job": job_id}
-    try:
-        host.launcher.start(workflow, execution_name(workflow, cfg.id, job_id), state)
-    except Exception as exc:
-        fail_job(host.jobs, kind, job_id, f"{type(exc).__name__}: {exc}")
-        raise UnavailableError(f"The job could not be started ({type(exc).__name__}); retry later.") from exc
+    start_or_fail(host, workflow, execution_name(workflow, cfg.id, job_id), state,
+                  lambda error: fail_job(host.jobs, kind, job_id, error))
 
 
 def resume(host: JobHost) -> int:

@@ -19,10 +19,10 @@ from typing import Any
 
 from spruce.engine.indexes import index_config, require_object, required_field, validate_index_name
 from spruce.engine.model import IndexConfig
-from spruce.errors import FailedPreconditionError, NotFoundError, UnavailableError
+from spruce.errors import FailedPreconditionError, NotFoundError
 from spruce.jobs import backups, documents
 from spruce.jobs.documents import Doc
-from spruce.jobs.workflow import JobHost, State, Step, Workflow, register
+from spruce.jobs.workflow import JobHost, State, Step, Workflow, register, start_or_fail
 
 log = logging.getLogger("spruce.jobs")
 
@@ -93,11 +93,8 @@ def resume(host: JobHost) -> int:
 
 
 def _launch(host: JobHost, job_id: str) -> None:
-    try:
-        host.launcher.start(WORKFLOW, f"{WORKFLOW}-{job_id}", {"restore_job_id": job_id})
-    except Exception as exc:  # the job must not stay Pending with nothing running it
-        _failed(host, {"restore_job_id": job_id}, f"could not start the restore: {type(exc).__name__}: {exc}")
-        raise UnavailableError(f"Could not start the restore workflow ({type(exc).__name__}); retry later.") from exc
+    state = {"restore_job_id": job_id}
+    start_or_fail(host, WORKFLOW, f"{WORKFLOW}-{job_id}", state, lambda error: _failed(host, state, error))
 
 
 # ----------------------------------------------------------------------------- the workflow

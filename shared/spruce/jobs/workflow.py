@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from spruce.engine.service import Spruce
+from spruce.errors import UnavailableError
 from spruce.storage.ports import JobStore
 
 log = logging.getLogger("spruce.jobs")
@@ -86,6 +87,17 @@ def register(workflow: Workflow) -> Workflow:
         raise ValueError(f"workflow {workflow.name} is defined twice")
     REGISTRY[workflow.name] = workflow
     return workflow
+
+
+def start_or_fail(host: JobHost, workflow: str, execution: str, state: State,
+                  record_failure: Callable[[str], None]) -> None:
+    """Start a job's workflow. A job must not stay Pending with nothing running it: if the start
+    fails, ``record_failure`` marks the job Failed with why, and the caller answers 503."""
+    try:
+        host.launcher.start(workflow, execution, state)
+    except Exception as exc:
+        record_failure(f"could not start the {workflow} workflow: {type(exc).__name__}: {exc}")
+        raise UnavailableError(f"Could not start the {workflow} workflow ({type(exc).__name__}); retry later.") from exc
 
 
 def run_step(host: JobHost, workflow: str, step: str, state: State) -> State:
