@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE.parent))  # bench/results.py
 
 import dataset  # noqa: E402
 import report  # noqa: E402
+import sdk_floor  # noqa: E402
 from results import publish  # noqa: E402
 from systems import SYSTEMS  # noqa: E402
 
@@ -134,6 +135,7 @@ def main() -> None:
     arrays = workroot / "arrays.npz"
     dataset.save_arrays(ds, arrays)
     print(f"data set ready in {time.monotonic() - t0:.0f} s", flush=True)
+    floor = sdk_floor.measure() if "spruce" in names else None
 
     results, failures = [], {}
     for name in names:
@@ -165,6 +167,7 @@ def main() -> None:
         + (" — results of systems measured by an earlier invocation were reused; the load averages are this "
            "invocation's." if args.resume else "."),
         f"Data: {provenance(args.n, args.queries)}.",
+        *([f"Spruce's client floor: {floor.describe()}."] if floor else []),
         "", *HOW]
     text = report.section(heading=heading, preamble=preamble, results=results, failures=failures, plots=plots)
     if args.no_append:

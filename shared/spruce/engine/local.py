@@ -1,5 +1,5 @@
-"""The embedded host: SQLite log and catalog, LanceDB slabs on the local disk, and the
-index builder as a background thread of the server process."""
+"""The embedded host: SQLite log and catalog, LanceDB slabs on the local disk, the index
+builder as a background thread of the server process, and in-RAM graphs of flat slabs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from spruce.engine.builder import Builder, BuilderSettings
+from spruce.engine.graph import GraphSettings, SlabGraphs
 from spruce.engine.holds import GcHolds
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.service import Spruce
@@ -22,8 +23,10 @@ log = logging.getLogger("spruce.engine")
 class EmbeddedSpruce(Spruce):
     """``Spruce`` plus the background worker that flushes, compacts and collects garbage."""
 
-    def __init__(self, store: SqliteStore, slabs: LanceSlabStore, settings: BuilderSettings) -> None:
-        local = LocalSlabs(slabs)
+    def __init__(self, store: SqliteStore, slabs: LanceSlabStore, settings: BuilderSettings,
+                 graphs: GraphSettings | None = None) -> None:
+        self.graphs = SlabGraphs(graphs)
+        local = LocalSlabs(slabs, self.graphs)
         cache = NamespaceCache(store, store, local)
         super().__init__(catalog=store, log_store=store, cache=cache, drop_slabs=slabs.drop_index,
                          builder=Builder(store, store, slabs, local, cache, settings, holds=GcHolds(store).held))
@@ -79,14 +82,16 @@ class EmbeddedSpruce(Spruce):
         if self._worker is not None:
             self._worker.join(timeout=60)
             self._worker = None
+        self.graphs.close()
 
 
-def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, start: bool = True) -> EmbeddedSpruce:
+def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, graphs: GraphSettings | None = None,
+               start: bool = True) -> EmbeddedSpruce:
     """Open (creating if needed) an embedded Spruce in ``data_dir`` and start its builder."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = EmbeddedSpruce(SqliteStore(data_dir / "spruce.db"), LanceSlabStore(str(data_dir / "slabs")),
-                            settings or BuilderSettings())
+                            settings or BuilderSettings(), graphs)
     if start:
         engine.start()
     return engine

@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +24,9 @@ from spruce.engine.metadata import MetadataLayout, build_metadata_columns
 from spruce.engine.records import Record, SparseVector
 from spruce.engine.scoring import row_norms
 from spruce.engine.sparse import SparsePostings
+
+if TYPE_CHECKING:
+    from spruce.engine.graph import SlabGraph
 
 _LAYOUT_KEY = b"spruce.metadata_layout"
 
@@ -61,6 +65,7 @@ class SlabData:
         self.slab_id = slab_id
         self.table = table
         self.indexed = indexed
+        self.metric = metric
         self.layout = MetadataLayout.from_json(table.schema.metadata[_LAYOUT_KEY].decode())
         has_vector = "vector" in table.schema.names
         wanted = ["row", "id"] + (["vector"] if has_vector and not indexed else [])
@@ -80,6 +85,10 @@ class SlabData:
             matrix = vec.flatten().to_numpy().reshape(-1, dim)[order]
             self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
             self.norms = row_norms(metric, self.matrix)
+        # The in-RAM graph of a flat slab (engine.graph.SlabGraphs fills these in).
+        self.graph: SlabGraph | None = None
+        self.graph_queued = False
+        self.last_search = 0.0
         self._filter_cache: dict[str, np.ndarray] = {}
         self._postings: SparsePostings | None = None
         self._lock = threading.Lock()

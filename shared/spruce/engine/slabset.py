@@ -2,8 +2,9 @@
 
 Slabs are immutable, so their in-memory views (ids, vector matrix, norms, postings, the
 alive mask of a tombstone set) are cached by slab id and shared by every manifest and
-snapshot that lists them. Flat slabs are scored exactly with numpy; ANN-indexed slabs
-through LanceDB's vector index, refined exactly.
+snapshot that lists them. Flat slabs are scored exactly with numpy, or, where the host keeps
+in-RAM graphs (``engine.graph``), through the slab's graph and re-scored exactly; ANN-indexed
+slabs through LanceDB's vector index, refined exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import heapq
 import math
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,10 +22,14 @@ from spruce.engine.filters import Filter, to_sql
 from spruce.engine.manifest import Manifest, SlabRef
 from spruce.engine.namespaces import namespace_key
 from spruce.engine.records import Record
-from spruce.engine.scoring import DEFAULT_SCAN_FACTOR, LANCE_DISTANCE, ResolvedQuery, best, exact_scores, top
+from spruce.engine.scoring import (DEFAULT_SCAN_FACTOR, LANCE_DISTANCE, ResolvedQuery, best, dense_scores,
+                                   exact_scores, top)
 from spruce.engine.slabs import SlabData, SlabView
 from spruce.engine.snapshot import scan_sorted
 from spruce.storage.ports import SlabStore
+
+if TYPE_CHECKING:
+    from spruce.engine.graph import SlabGraph, SlabGraphs
 
 #: ANN search knobs for indexed slabs: candidates are re-ranked exactly (refine), so
 #: recall is bounded by the IVF probe width and the HNSW beam.
@@ -35,10 +41,11 @@ HYBRID_MAX_CANDIDATES = 4096
 
 class LocalSlabs:
     """``SlabAccess`` over a ``SlabStore`` read in this process (the store may be a local
-    directory, S3, or an executor's EFS cache)."""
+    directory, S3, or an executor's EFS cache). With ``graphs``, flat slabs get in-RAM graphs."""
 
-    def __init__(self, store: SlabStore) -> None:
+    def __init__(self, store: SlabStore, graphs: SlabGraphs | None = None) -> None:
         self._store = store
+        self._graphs = graphs
         self._lock = threading.Lock()
         self._slab_data: dict[tuple[str, str], SlabData] = {}
         self._views: dict[tuple[str, str, str | None], SlabView] = {}
@@ -46,7 +53,8 @@ class LocalSlabs:
     def open(self, index_id: str, namespace: str, manifest: Manifest, *, metric: str,
              dimension: int | None = None) -> SlabSet:
         views = [self._view(index_id, namespace, ref, metric) for ref in manifest.slabs]
-        return SlabSet(views, metric, key=tuple((ref.slab_id, ref.tombstones) for ref in manifest.slabs))
+        return SlabSet(views, metric, key=tuple((ref.slab_id, ref.tombstones) for ref in manifest.slabs),
+                       graphs=self._graphs)
 
     def _view(self, index_id: str, namespace: str, ref: SlabRef, metric: str) -> SlabView:
         key = (index_id, ref.slab_id, ref.tombstones)
@@ -98,8 +106,10 @@ def _mask_of(rows: np.ndarray, alive: np.ndarray) -> np.ndarray:
 class SlabSet:
     """The live rows of a manifest's slabs, read in this process (a ``SlabReader``)."""
 
-    def __init__(self, views: Sequence[SlabView], metric: str, *, key: tuple) -> None:
+    def __init__(self, views: Sequence[SlabView], metric: str, *, key: tuple,
+                 graphs: SlabGraphs | None = None) -> None:
         self.views = list(views)
+        self._graphs = graphs
         self.key = key  # which slabs and tombstone sets: keys memoised masks
         self.metric = metric
         self.live_count = sum(v.live_count for v in self.views)
@@ -204,6 +214,11 @@ class SlabSet:
                      flt: Filter | None) -> list[tuple[float, int]]:
         data = view.data
         rows = None if flt is None else data.rows_matching(flt)
+        graph = None if q.sparse is not None or self._graphs is None else self._graphs.lookup(data)
+        if graph is not None:
+            found = self._search_graph(graph, view, mask, rows, q, k)
+            if found is not None:
+                return found
         postings = data.postings if q.sparse is not None else None
         if rows is None:
             scores = exact_scores(self.metric, q, data.matrix, data.norms, postings)
@@ -219,6 +234,34 @@ class SlabSet:
         chosen = top(scores, keep, k, self.metric, drop_zero=q.dense is None)
         positions = chosen if rows is None else rows[chosen]
         return [(float(scores[i]), int(r)) for i, r in zip(chosen, positions)]
+
+    def _search_graph(self, graph: SlabGraph, view: SlabView, mask: np.ndarray, rows: np.ndarray | None,
+                      q: ResolvedQuery, k: int) -> list[tuple[float, int]] | None:
+        """A dense query's top ``k`` through the slab's graph, re-scored exactly; None when a
+        pass over the rows is the better plan (few rows allowed, or ``k`` near their count)."""
+        settings = self._graphs.settings
+        data = view.data
+        if rows is None:
+            count = view.live_count if mask is view.alive else int(mask.sum())
+        else:
+            count = int(mask[rows].sum())
+        share = count / data.rows
+        want = k * settings.refine
+        if q.max_candidates is not None:
+            want = max(k, min(want, q.max_candidates))
+        if share < settings.min_share or want * settings.refine > count:
+            return None
+        if count == data.rows:
+            allowed = None
+        else:
+            allowed = mask if rows is None else _mask_of(rows, mask)
+        point = q.dense * np.float32(q.norm) if self.metric == "cosine" else q.dense
+        widen = q.scan_factor / DEFAULT_SCAN_FACTOR
+        candidates = graph.candidates(point, want, self._graphs.beam(widen, share), allowed)
+        scores = dense_scores(self.metric, data.matrix[candidates],
+                              None if data.norms is None else data.norms[candidates], q.dense, q.norm)
+        chosen = best(scores, k, self.metric)
+        return [(float(scores[i]), int(candidates[i])) for i in chosen]
 
     def _search_ann(self, view: SlabView, mask: np.ndarray, q: ResolvedQuery, k: int,
                     flt: Filter | None) -> list[tuple[float, int]]:

@@ -1,0 +1,152 @@
+"""In-RAM HNSW graphs over flat slabs: the fast path for dense queries on the embedded host.
+
+A flat slab (one below ``BuilderSettings.ann_min_rows``) keeps its vector matrix in RAM and
+is scored exactly, which costs a full pass over the matrix per query: ~8 ms for 50k × 384 on
+the benchmark machine, ~35 ms at 250k. A graph answers the same query in a fraction of a
+millisecond: faiss's HNSW over 8-bit scalar-quantised copies of the vectors (a quarter of the
+matrix's size) proposes candidates, and the float32 matrix re-scores them exactly, so every
+returned score is exact and only recall depends on the graph (bench/peers/, bench/RESULTS.md).
+
+Graphs are a cache, never stored: a slab's graph is built on a background thread the first
+time the slab is searched, and until it is ready the slab is scored exactly. A slab that stops
+being searched before its turn comes (compaction replaced it) is skipped, so the merges of an
+ingest do not each cost a graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from spruce.engine.slabs import SlabData
+
+log = logging.getLogger("spruce.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSettings:
+    min_rows: int = 4_096  # smaller slabs are scored exactly (a pass over 4k × 384 floats is ~0.2 ms)
+    links: int = 16  # HNSW M: neighbours per node
+    ef_construction: int = 64
+    ef_search: int = 128  # the beam at scanFactor 4.0 (the default); it scales with scanFactor
+    refine: int = 4  # candidates re-scored exactly per result wanted
+    min_share: float = 0.05  # a filter keeping fewer of the slab's rows is answered exactly
+    idle_s: float = 5.0  # a queued slab not searched for this long is no longer wanted
+    threads: int = 1  # faiss's OpenMP threads: one, so a build never starves queries
+
+
+class SlabGraph:
+    """One slab's HNSW graph (row number = faiss label)."""
+
+    def __init__(self, index: faiss.Index, metric: str) -> None:
+        self._index = index
+        self.metric = metric
+
+    @classmethod
+    def build(cls, data: SlabData, settings: GraphSettings) -> SlabGraph:
+        matrix = data.matrix
+        if data.metric == "cosine":  # inner product of unit vectors; zero rows stay zero
+            points = matrix * data.norms[:, None]
+        else:
+            points = matrix
+        space = faiss.METRIC_L2 if data.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+        index = faiss.IndexHNSWSQ(matrix.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.links, space)
+        index.hnsw.efConstruction = settings.ef_construction
+        index.train(points)
+        index.add(points)
+        return cls(index, data.metric)
+
+    def candidates(self, q: np.ndarray, want: int, ef: int, allowed: np.ndarray | None) -> np.ndarray:
+        """Up to ``want`` rows near ``q`` (already unit length for cosine), only rows that
+        ``allowed`` (a bool per row, None: all) permits."""
+        params = faiss.SearchParametersHNSW(efSearch=max(ef, want))
+        if allowed is not None:
+            bitmap = np.packbits(allowed, bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        _, labels = self._index.search(np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1), want,
+                                       params=params)
+        found = labels[0]
+        return found[found >= 0]
+
+
+class SlabGraphs:
+    """Hands out slab graphs and builds the missing ones, one at a time, on its own thread."""
+
+    def __init__(self, settings: GraphSettings | None = None) -> None:
+        self.settings = settings or GraphSettings()
+        faiss.omp_set_num_threads(self.settings.threads)
+        self._queue: queue.Queue[SlabData | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pending = 0  # queued or being built
+
+    def lookup(self, data: SlabData) -> SlabGraph | None:
+        """``data``'s graph if built; otherwise None, and the build is queued (once)."""
+        if data.matrix is None or data.rows < self.settings.min_rows:
+            return None
+        data.last_search = time.monotonic()
+        if data.graph is not None or data.graph_queued:
+            return data.graph
+        with self._lock:
+            if data.graph_queued:
+                return None
+            data.graph_queued = True
+            self._pending += 1
+            self._queue.put(data)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="spruce-graphs", daemon=True)
+                self._thread.start()
+        return None
+
+    def beam(self, widen: float, share: float) -> int:
+        """The search beam for a scanFactor of ``widen`` × the default when ``share`` of the
+        slab's rows may be returned: a filter (or deletes) thins the graph out, so it grows."""
+        return math.ceil(self.settings.ef_search * widen / math.sqrt(max(share, self.settings.min_share)))
+
+    def idle(self) -> bool:
+        """No build queued or running."""
+        with self._lock:
+            return self._pending == 0
+
+    def close(self) -> None:
+        """Stop the build thread after the build in progress (queued builds are dropped)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            while not self._queue.empty():
+                self._queue.get_nowait().graph_queued = False
+                self._pending -= 1
+            self._queue.put(None)
+        thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            try:
+                self._build(data)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+    def _build(self, data: SlabData) -> None:
+        if time.monotonic() - data.last_search > self.settings.idle_s:
+            data.graph_queued = False  # superseded; a later search queues it again
+            return
+        started = time.monotonic()
+        try:
+            data.graph = SlabGraph.build(data, self.settings)
+        except Exception:  # the slab stays exactly scored; graph_queued stays set: no retry loop
+            log.exception("building the graph of slab %s failed; it is scored exactly", data.slab_id)
+            return
+        log.info("graph of slab %s (%d rows) built in %.1f s", data.slab_id, data.rows,
+                 time.monotonic() - started)
