@@ -95,6 +95,7 @@ def measure(name: str, ds: Dataset, workdir: Path) -> dict:
         chosen = filter_knob(done)
         filtered = {label: run_pass(system, ds, chosen, below, ds.truth[label])
                     for label, below in SELECTIVITY.items()}
+        serving = memory.tree_pss_mb(pids) if pids else memory.self_rss_mb()
         versions = system.versions()
     finally:
         peak_servers = sampler.stop() if sampler else None
@@ -103,8 +104,9 @@ def measure(name: str, ds: Dataset, workdir: Path) -> dict:
         "system": system.name, "n": ds.n, "queries": len(ds.queries), "setup": asdict(setup),
         "ingest_s": acked - t0, "ingest_per_s": ds.n / (acked - t0), "queryable_s": ready - t0,
         "sweep": [s for _, s in done], "failed_knobs": failed, "filter_knob": chosen.label, "filtered": filtered,
-        "memory": ({"kind": "server PSS", "peak_mb": peak_servers} if pids else
-                   {"kind": "in-process RSS", "peak_mb": memory.self_peak_rss_mb(), "baseline_mb": baseline}),
+        "memory": ({"kind": "server PSS", "peak_mb": peak_servers, "serving_mb": serving} if pids else
+                   {"kind": "in-process RSS", "peak_mb": memory.self_peak_rss_mb(), "baseline_mb": baseline,
+                    "serving_mb": serving}),
         "versions": versions,
     }
 

@@ -1,7 +1,7 @@
 """Peak memory of the system under test.
 
 An in-process library shares this process with the harness, so its figure is this process's
-peak RSS (``getrusage``, exact) with the RSS just before the system started (interpreter, the
+peak RSS (``VmHWM``, exact) with the RSS just before the system started (interpreter, the
 data set's arrays, the imported library) reported beside it. A server runs in its own
 processes: their trees are sampled every ``PERIOD`` seconds and the peak of the summed PSS
 (proportional set size: shared pages divided among the processes sharing them, so
@@ -10,8 +10,8 @@ PostgreSQL's shared buffers count once) is reported; short spikes between sample
 
 from __future__ import annotations
 
-import resource
 import threading
+from pathlib import Path
 
 import psutil
 
@@ -23,7 +23,12 @@ def self_rss_mb() -> float:
 
 
 def self_peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak RSS since it started (``VmHWM``). Not ``getrusage``'s ``ru_maxrss``:
+    Linux carries that across ``execve``, so a child of a large parent reports the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def tree_pss_mb(pids: list[int]) -> float:

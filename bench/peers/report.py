@@ -32,9 +32,10 @@ def _filtered_cell(f: dict) -> str:
 
 
 def _memory_cell(m: dict) -> str:
+    serving = f", {m['serving_mb']:,.0f} while serving" if "serving_mb" in m else ""
     if m["kind"] == "server PSS":
-        return f"{m['peak_mb']:,.0f} MiB (server PSS)"
-    return f"{m['peak_mb']:,.0f} MiB (process RSS; {m['baseline_mb']:,.0f} before start)"
+        return f"{m['peak_mb']:,.0f} MiB peak{serving} (server PSS)"
+    return f"{m['peak_mb']:,.0f} MiB peak{serving} (process RSS; {m['baseline_mb']:,.0f} before start)"
 
 
 def plot_recall_qps(results: list[dict], path: Path, title: str) -> None:
@@ -83,7 +84,7 @@ def section(*, heading: str, preamble: list[str], results: list[dict], failures:
             plots: tuple[str, str]) -> str:
     lines = [f"\n## {heading}", *preamble, "",
              "| system | ingest | time until queryable | best QPS at recall@10 ≥ 0.95 | best QPS at recall@10 ≥ 0.99 "
-             "| filter 1% | filter 10% | peak memory |",
+             "| filter 1% | filter 10% | memory |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(

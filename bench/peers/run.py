@@ -77,10 +77,10 @@ HOW = [
     "- **filter 1% / 10%**: the same queries restricted to `cat < 1` / `cat < 10`, at the fastest knob "
     "that reached recall 0.99 unfiltered (else the most accurate); recall against the exact filtered "
     "top-10; \"returns x/10\" when the system gave fewer than 10 hits.",
-    "- **peak memory**: servers (Spruce, PostgreSQL): peak summed PSS of the server's process tree, "
-    "sampled every 0.2 s over the whole run; in-process libraries: the measuring process's peak RSS "
-    "(`getrusage`), which includes the harness and its copy of the data set (RSS before the system "
-    "started in brackets).",
+    "- **memory**: servers (Spruce, PostgreSQL): peak summed PSS of the server's process tree, "
+    "sampled every 0.2 s over the whole run, and the PSS after the last query pass (\"while serving\"); "
+    "in-process libraries: the measuring process's peak RSS (`VmHWM`) and its RSS after the last pass, "
+    "both including the harness and its copy of the data set (RSS before the system started in brackets).",
     "- Each system runs in a fresh process with a fresh data directory, one after another.",
 ]
 

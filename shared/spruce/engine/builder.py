@@ -174,6 +174,10 @@ class Builder:
             if not self._commit(cfg, namespace, manifest, nxt, [name for ref in chosen for name in _objects(ref)]):
                 self._delete(cfg.id, ns_key, [f"slab-{slab_id}"])
                 return False
+            # Free the replaced slabs' matrices (and graphs) now, not at garbage collection: a
+            # query in flight keeps its own references, and a reader of the older manifest reads
+            # them again from their files, which stay until the grace period is over.
+            self._local.forget_slabs(cfg.id, chosen_ids)
             return True
 
     def _choose(self, manifest: Manifest, force: bool) -> list[SlabRef]:

@@ -42,6 +42,19 @@ class GraphSettings:
     threads: int = 1  # faiss's OpenMP threads: one, so a build never starves queries
 
 
+#: Rows sampled to fit the 8-bit quantiser, and rows added to the graph per call.
+TRAIN_ROWS = 65_536
+ADD_ROWS = 16_384
+
+
+def _points(data: SlabData, rows: np.ndarray) -> np.ndarray:
+    """The graph's coordinates of ``rows``: unit vectors for cosine (inner product of unit
+    vectors; zero rows stay zero), the vectors themselves otherwise."""
+    if data.metric == "cosine":
+        return data.matrix[rows] * data.norms[rows, None]
+    return data.matrix[rows]
+
+
 class SlabGraph:
     """One slab's HNSW graph (row number = faiss label)."""
 
@@ -51,16 +64,13 @@ class SlabGraph:
 
     @classmethod
     def build(cls, data: SlabData, settings: GraphSettings) -> SlabGraph:
-        matrix = data.matrix
-        if data.metric == "cosine":  # inner product of unit vectors; zero rows stay zero
-            points = matrix * data.norms[:, None]
-        else:
-            points = matrix
         space = faiss.METRIC_L2 if data.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-        index = faiss.IndexHNSWSQ(matrix.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.links, space)
+        index = faiss.IndexHNSWSQ(data.matrix.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.links, space)
         index.hnsw.efConstruction = settings.ef_construction
-        index.train(points)
-        index.add(points)
+        step = max(1, data.rows // TRAIN_ROWS)  # the quantiser's per-dimension ranges, from a sample
+        index.train(_points(data, np.arange(0, data.rows, step)))
+        for start in range(0, data.rows, ADD_ROWS):  # in chunks: no second copy of the matrix
+            index.add(_points(data, np.arange(start, min(start + ADD_ROWS, data.rows))))
         return cls(index, data.metric)
 
     def candidates(self, q: np.ndarray, want: int, ef: int, allowed: np.ndarray | None) -> np.ndarray:
