@@ -85,7 +85,7 @@ def _serve(host: str, port: int, data_dir: Path, public_url: str | None) -> None
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Requests run on a thread pool, so a query's matrix products need no BLAS threads of their
-    # own: extra ones only wait for cores (p99 of a 50k-row scan 12 → 6 ms; bench/RESULTS.md).
+    # own: extra ones only wait for cores (on 2 busy cores, p99 of a 50k-row scan went 12 → 6 ms).
     threadpool_limits(1, user_api="blas")
     public_url = (public_url or f"http://{_client_host(host)}:{port}").rstrip("/")
     engine = open_local(data_dir)
