@@ -6,11 +6,11 @@ processes (Pinecone's advice for bulk upserts; one process's SDK validates ~950 
 Time until queryable: Spruce answers reads from the log tail at once (read-your-writes), so
 every acknowledged record is already queryable; the figure reported is the time until the
 server has *indexed* everything — ``x-pinecone-lsn-reconciled`` equals
-``x-pinecone-max-indexed-lsn`` on a read (all writes flushed into slabs), then one query (a
-slab's in-RAM graph is built after its first search), then the server is idle: the slab files
-on disk unchanged and the server process using under ``IDLE_CPU`` of a core (index and graph
-builds change no file, but burn CPU) for ``QUIET_S`` seconds; the time is taken at the last
-activity seen.
+``x-pinecone-max-indexed-lsn`` on a read (all writes flushed into slabs), then the server is
+idle after a probe query (a slab's in-RAM graph is built after its first search), and a further
+probe starts nothing: idle means the slab files on disk unchanged and the server process using
+under ``IDLE_CPU`` of a core (index and graph builds change no file, but burn CPU) for
+``QUIET_S`` seconds; the time is taken at the last activity seen.
 
 The knob is the 2025-10 ``scanFactor`` (SDK 7.x passes it through as ``scan_factor``): the
 beam of the in-RAM graphs of flat slabs and the probe width of LanceDB ANN indexes (slabs of
@@ -108,8 +108,21 @@ class SpruceSdk:
         stats = self._index.describe_index_stats()
         if stats.total_vector_count != self._rows:
             raise RuntimeError(f"describe_index_stats counts {stats.total_vector_count}, expected {self._rows}")
-        self._index.query(vector=self._probe, top_k=10)  # slabs build their graphs after a first search
+        # A slab builds its graph after its first search, and compaction may still replace slabs
+        # after the flush: probe, wait until quiet, and again until a probe starts nothing.
         server = psutil.Process(self._proc.pid)
+        settled = None
+        while True:
+            probed = time.monotonic()
+            self._index.query(vector=self._probe, top_k=10)
+            active = self._quiet(server)
+            if settled is not None and active - probed < 1.0:
+                return settled
+            settled = active
+
+    def _quiet(self, server: psutil.Process) -> float:
+        """Wait until the slab files stay unchanged and the server idle for ``QUIET_S``; the
+        ``time.monotonic()`` of the last activity seen."""
         state, busy = self._slab_state(), sum(server.cpu_times()[:2])
         active = time.monotonic()
         while time.monotonic() - active < QUIET_S:
