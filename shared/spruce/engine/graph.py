@@ -58,9 +58,8 @@ def _points(data: SlabData, rows: np.ndarray) -> np.ndarray:
 class SlabGraph:
     """One slab's HNSW graph (row number = faiss label)."""
 
-    def __init__(self, index: faiss.Index, metric: str) -> None:
+    def __init__(self, index: faiss.Index) -> None:
         self._index = index
-        self.metric = metric
 
     @classmethod
     def build(cls, data: SlabData, settings: GraphSettings) -> SlabGraph:
@@ -71,7 +70,7 @@ class SlabGraph:
         index.train(_points(data, np.arange(0, data.rows, step)))
         for start in range(0, data.rows, ADD_ROWS):  # in chunks: no second copy of the matrix
             index.add(_points(data, np.arange(start, min(start + ADD_ROWS, data.rows))))
-        return cls(index, data.metric)
+        return cls(index)
 
     def candidates(self, q: np.ndarray, want: int, ef: int, allowed: np.ndarray | None) -> np.ndarray:
         """Up to ``want`` rows near ``q`` (already unit length for cosine), only rows that
@@ -91,7 +90,6 @@ class SlabGraphs:
 
     def __init__(self, settings: GraphSettings | None = None) -> None:
         self.settings = settings or GraphSettings()
-        faiss.omp_set_num_threads(self.settings.threads)
         self._queue: queue.Queue[SlabData | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -138,6 +136,7 @@ class SlabGraphs:
         thread.join(timeout=60)
 
     def _run(self) -> None:
+        faiss.omp_set_num_threads(self.settings.threads)  # OpenMP's setting is per calling thread
         while True:
             data = self._queue.get()
             if data is None:
