@@ -3,15 +3,16 @@
 A flat slab (one below ``BuilderSettings.ann_min_rows``) keeps its vector matrix in RAM and
 is scored exactly, which costs a full pass over the matrix per query: ~8 ms for 50k × 384 and
 ~13 ms for 100k on the benchmark machine, growing with the rows. A graph answers the same
-query in 0.2–0.5 ms at 200k: faiss's HNSW over 8-bit scalar-quantised copies of the vectors (a quarter of the
-matrix's size) proposes candidates, and the float32 matrix re-scores them exactly, so every
-returned score is exact and only recall depends on the graph (bench/peers/, bench/RESULTS.md).
+query in 0.2–0.5 ms at 200k: faiss's HNSW over 8-bit scalar-quantised copies of the vectors
+(a quarter of the matrix's size) proposes candidates, and the float32 matrix re-scores them
+exactly, so every returned score is exact and only recall depends on the graph
+(bench/peers/, bench/RESULTS.md).
 
-Graphs are a cache, never stored (so the AWS executors, which keep no background threads,
-do not have them yet): a slab's graph is built on a background thread the first
+Graphs are a cache, never stored: a slab's graph is built on a background thread the first
 time the slab is searched, and until it is ready the slab is scored exactly. A slab that stops
 being searched before its turn comes (compaction replaced it) is skipped, so the merges of an
-ingest do not each cost a graph.
+ingest do not each cost a graph. The AWS executors do not build graphs yet: a Lambda process
+is frozen between invocations, so they would need graphs stored beside the slabs.
 """
 
 from __future__ import annotations
