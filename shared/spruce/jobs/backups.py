@@ -28,7 +28,7 @@ from spruce.engine.model import IndexConfig
 from spruce.errors import FailedPreconditionError, NotFoundError
 from spruce.jobs import documents
 from spruce.jobs.documents import Doc
-from spruce.jobs.workflow import JobHost, State, Step, Workflow, register, start_or_fail
+from spruce.jobs.workflow import JobHost, State, Step, Workflow, live_index, register, start_or_fail
 
 log = logging.getLogger("spruce.jobs")
 
@@ -125,10 +125,8 @@ def _launch(host: JobHost, backup_id: str) -> None:
 
 
 def _source(host: JobHost, doc: Doc) -> IndexConfig:
-    cfg = host.engine.index_if_same(doc["source_index_name"], doc["source_index_id"])
-    if cfg is None:
-        raise RuntimeError(f"index {doc['source_index_name']} was deleted while it was being backed up")
-    return cfg
+    return live_index(host, doc["source_index_name"], doc["source_index_id"],
+                      RuntimeError(f"index {doc['source_index_name']} was deleted while it was being backed up"))
 
 
 def _copy_namespace(host: JobHost, state: State) -> State:

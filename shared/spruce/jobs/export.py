@@ -22,17 +22,15 @@ from spruce.errors import NotFoundError
 from spruce.jobs import bulk
 from spruce.jobs.bulk import IN_PROGRESS
 from spruce.jobs.sources import has_files, locate
-from spruce.jobs.workflow import JobFailed, JobHost, State, Step, Workflow, register
+from spruce.jobs.workflow import JobFailed, JobHost, State, Step, Workflow, live_index, register
 
 CHUNK_RECORDS = 10_000
 SPARSE_TYPE = pa.struct([("indices", pa.list_(pa.uint32())), ("values", pa.list_(pa.float32()))])
 
 
 def _config(host: JobHost, state: State) -> IndexConfig:
-    cfg = host.engine.index_if_same(state["index"], state["indexId"])
-    if cfg is None:
-        raise JobFailed(f"Index {state['index']} was deleted while the export ran.")
-    return cfg
+    return live_index(host, state["index"], state["indexId"],
+                      JobFailed(f"Index {state['index']} was deleted while the export ran."))
 
 
 def plan(host: JobHost, state: State) -> State:

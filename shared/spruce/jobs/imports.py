@@ -37,7 +37,7 @@ from spruce.errors import NotFoundError, SpruceError
 from spruce.jobs import bulk
 from spruce.jobs.bulk import IN_PROGRESS
 from spruce.jobs.sources import Location, import_files, locate
-from spruce.jobs.workflow import JobFailed, JobHost, State, Step, Workflow, register
+from spruce.jobs.workflow import JobFailed, JobHost, State, Step, Workflow, live_index, register
 
 #: Rows per load call: bounded work per Lambda task, and how soon a cancel is seen.
 CHUNK_ROWS = 10_000
@@ -49,10 +49,8 @@ COLUMNS = ("id", "values", "sparse_values", "metadata")
 
 
 def _config(host: JobHost, state: State) -> IndexConfig:
-    cfg = host.engine.index_if_same(state["index"], state["indexId"])
-    if cfg is None:
-        raise JobFailed(f"Index {state['index']} was deleted while the import ran.")
-    return cfg
+    return live_index(host, state["index"], state["indexId"],
+                      JobFailed(f"Index {state['index']} was deleted while the import ran."))
 
 
 # ----------------------------------------------------------------------------- plan

@@ -22,7 +22,7 @@ from spruce.engine.model import IndexConfig
 from spruce.errors import FailedPreconditionError, NotFoundError
 from spruce.jobs import backups, documents
 from spruce.jobs.documents import Doc
-from spruce.jobs.workflow import JobHost, State, Step, Workflow, register, start_or_fail
+from spruce.jobs.workflow import JobHost, State, Step, Workflow, live_index, register, start_or_fail
 
 log = logging.getLogger("spruce.jobs")
 
@@ -101,10 +101,8 @@ def _launch(host: JobHost, job_id: str) -> None:
 
 
 def _target(host: JobHost, job: Doc) -> IndexConfig:
-    cfg = host.engine.index_if_same(job["target_index_name"], job["target_index_id"])
-    if cfg is None:
-        raise RuntimeError(f"index {job['target_index_name']} was deleted while it was being restored")
-    return cfg
+    return live_index(host, job["target_index_name"], job["target_index_id"],
+                      RuntimeError(f"index {job['target_index_name']} was deleted while it was being restored"))
 
 
 def _copy_namespace(host: JobHost, state: State) -> State:

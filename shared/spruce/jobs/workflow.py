@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from spruce.engine.model import IndexConfig
 from spruce.engine.service import Spruce
 from spruce.errors import UnavailableError
 from spruce.storage.ports import JobStore
@@ -98,6 +99,15 @@ def start_or_fail(host: JobHost, workflow: str, execution: str, state: State,
     except Exception as exc:
         record_failure(f"could not start the {workflow} workflow: {type(exc).__name__}: {exc}")
         raise UnavailableError(f"Could not start the {workflow} workflow ({type(exc).__name__}); retry later.") from exc
+
+
+def live_index(host: JobHost, name: str, index_id: str, gone: Exception) -> IndexConfig:
+    """The index ``name`` if it is still the one with ``index_id`` (not deleted, nor deleted and
+    created again under the same name); otherwise raises ``gone``."""
+    cfg = host.engine.index_if_same(name, index_id)
+    if cfg is None:
+        raise gone
+    return cfg
 
 
 def run_step(host: JobHost, workflow: str, step: str, state: State) -> State:
