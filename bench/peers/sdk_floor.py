@@ -1,5 +1,5 @@
 """What the official pinecone SDK costs the client per call, with the server out of the
-picture: SDK 7.x against a stdlib HTTP server on localhost that answers every request
+picture: the installed SDK against a stdlib HTTP server on localhost that answers every request
 instantly with a fixed, valid body. A system driven through the SDK can do no better than
 this on this machine, one client process at a time (``run.py`` prints it beside the peers).
 

@@ -1,7 +1,7 @@
 """Spruce embedded (``spruce serve`` subprocess), driven over HTTP by the official pinecone
-SDK 7.x exactly as a user would: ``create_index``, batch ``upsert`` from parallel client
-processes (Pinecone's advice for bulk upserts; one process's SDK validates ~950 records/s at
-384-d, bench/RESULTS.md), ``query``.
+SDK (the latest, 10.x, as ``pip install pinecone`` gives it) exactly as a user would:
+``create_index``, batch ``upsert`` from parallel client processes (Pinecone's advice for bulk
+upserts), ``query``.
 
 Time until queryable: Spruce answers reads from the log tail at once (read-your-writes), so
 every acknowledged record is already queryable; the figure reported is the time until the
@@ -12,7 +12,7 @@ probe starts nothing: idle means the slab files on disk unchanged and the server
 under ``IDLE_CPU`` of a core (index and graph builds change no file, but burn CPU) for
 ``QUIET_S`` seconds; the time is taken at the last activity seen.
 
-The knob is the 2025-10 ``scanFactor`` (SDK 7.x passes it through as ``scan_factor``): the
+The knob is the 2025-10 ``scanFactor`` (the SDK's ``scan_factor``): the
 beam of the in-RAM graphs of flat slabs and the probe width of LanceDB ANN indexes (slabs of
 ``BuilderSettings.ann_min_rows`` rows and more).
 """
@@ -85,7 +85,7 @@ class SpruceSdk:
                      f"{graphs.min_rows:,} rows and the log tail scored exactly), re-scored exactly; LanceDB "
                      "IVF-HNSW-SQ on larger compacted slabs",
                      [f"upsert: {BATCH} records per request, {PROCESSES} client processes × {THREADS} threads, "
-                      "SDK 7.x defaults", "server and client processes on the same machine"])
+                      f"SDK {version('pinecone')} defaults", "server and client processes on the same machine"])
 
     def load(self, vectors: np.ndarray, ids: np.ndarray, cats: np.ndarray) -> None:
         self._rows = len(vectors)
