@@ -155,3 +155,29 @@ def test_small_slabs_are_scored_exactly(tmp_path):
     eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
     assert eng.graphs.idle() and slab_data(eng).graph is None and not slab_data(eng).graph_queued
     eng.close()
+
+
+def test_an_ann_indexed_slab_gets_a_graph_too(tmp_path):
+    """On a host that keeps graphs, a slab compaction gave a LanceDB ANN index is graphed as
+    well: its vectors are read into RAM for the graph, and queries go through the graph with
+    exact scores (until then, through the ANN index)."""
+    X = clustered(6)
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=N), start=False)
+    make_index(eng, dimension=DIM, metric="cosine")
+    eng.upsert("idx", "ns", [Record(f"v{i}", X[i], metadata={"cat": i % 100}) for i in range(N)])
+    eng.flush("idx", "ns")
+    eng.compact("idx", "ns", force=True)
+    data = slab_data(eng)
+    assert data.indexed and data.matrix is None and data.graph is None
+    Q = X[np.random.default_rng(7).integers(0, N, 60)] + 0.05
+    before = recall(eng, X, "cosine", Q)  # LanceDB's index; queues the graph
+    wait_for_graphs(eng)
+    assert data.graph is not None and data.matrix.shape == (N, DIM)
+    assert recall(eng, X, "cosine", Q) >= max(0.95, before - 0.02)
+    got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=Q[0], include_values=True)).value
+    rows = [int(m.id[1:]) for m in got]
+    np.testing.assert_allclose([m.score for m in got], exact_scores("cosine", X[rows], Q[0]), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.stack([m.values for m in got]), X[rows], rtol=1e-6)
+    cats = np.arange(N) % 100
+    assert recall(eng, X, "cosine", Q, flt={"cat": {"$lt": 10}}, allowed=cats < 10) >= 0.95
+    eng.close()

@@ -1,18 +1,21 @@
-"""In-RAM HNSW graphs over flat slabs: the fast path for dense queries on the embedded host.
+"""In-RAM HNSW graphs over slabs: the fast path for dense queries on the embedded host.
 
 A flat slab (one below ``BuilderSettings.ann_min_rows``) keeps its vector matrix in RAM and
 is scored exactly, which costs a full pass over the matrix per query: ~8 ms for 50k × 384 and
-~13 ms for 100k on the benchmark machine, growing with the rows. A graph answers the same
-query in 0.2–0.5 ms at 200k: faiss's HNSW over 8-bit scalar-quantised copies of the vectors
-(a quarter of the matrix's size) proposes candidates, and the float32 matrix re-scores them
-exactly, so every returned score is exact and only recall depends on the graph
-(bench/peers/, bench/RESULTS.md).
+~13 ms for 100k on the benchmark machine, growing with the rows. An ANN-indexed slab is
+searched through LanceDB's IVF-HNSW-SQ index, ~4–7 ms per slab at 200k–250k rows. A graph
+answers the same query in 0.2–0.5 ms at 200k: faiss's HNSW over 8-bit scalar-quantised
+copies of the vectors (a quarter of the matrix's size) proposes candidates, and the float32
+matrix re-scores them exactly, so every returned score is exact and only recall depends on
+the graph (bench/peers/, bench/RESULTS.md). An indexed slab's vectors are read into RAM for
+its graph, so on this host every graphed slab costs its matrix plus about a third more.
 
 Graphs are a cache, never stored: a slab's graph is built on a background thread the first
-time the slab is searched, and until it is ready the slab is scored exactly. A slab that stops
-being searched before its turn comes (compaction replaced it) is skipped, so the merges of an
-ingest do not each cost a graph. The AWS executors do not build graphs yet: a Lambda process
-is frozen between invocations, so they would need graphs stored beside the slabs.
+time the slab is searched, and until it is ready the slab is searched as before (exactly, or
+through its ANN index). A slab that stops being searched before its turn comes (compaction
+replaced it) is skipped, so the merges of an ingest do not each cost a graph. The AWS
+executors do not build graphs yet: a Lambda process is frozen between invocations, so they
+would need graphs stored beside the slabs.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ class SlabGraphs:
 
     def lookup(self, data: SlabData) -> SlabGraph | None:
         """``data``'s graph if built; otherwise None, and the build is queued (once)."""
-        if data.matrix is None or data.rows < self.settings.min_rows:
+        if not data.dense or data.rows < self.settings.min_rows:
             return None
         data.last_search = time.monotonic()
         if data.graph is not None or data.graph_queued:
@@ -155,6 +158,7 @@ class SlabGraphs:
             return
         started = time.monotonic()
         try:
+            data.hold_vectors()
             data.graph = SlabGraph.build(data, self.settings)
         except Exception:  # the slab stays exactly scored; graph_queued stays set: no retry loop
             log.exception("building the graph of slab %s failed; it is scored exactly", data.slab_id)

@@ -67,8 +67,8 @@ class SlabData:
         self.indexed = indexed
         self.metric = metric
         self.layout = MetadataLayout.from_json(table.schema.metadata[_LAYOUT_KEY].decode())
-        has_vector = "vector" in table.schema.names
-        wanted = ["row", "id"] + (["vector"] if has_vector and not indexed else [])
+        self.dense = "vector" in table.schema.names
+        wanted = ["row", "id"] + (["vector"] if self.dense and not indexed else [])
         data = _scan(table, wanted)
         order = np.argsort(data.column("row").to_numpy())
         self._order = None if (order == np.arange(len(order))).all() else order
@@ -80,12 +80,8 @@ class SlabData:
         self.matrix: np.ndarray | None = None
         self.norms: np.ndarray | None = None  # cosine: 1/|x|; euclidean: |x|^2
         if "vector" in wanted:
-            vec = data.column("vector").combine_chunks()
-            dim = vec.type.list_size
-            matrix = vec.flatten().to_numpy().reshape(-1, dim)[order]
-            self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-            self.norms = row_norms(metric, self.matrix)
-        # The in-RAM graph of a flat slab (engine.graph.SlabGraphs fills these in).
+            self._hold(data, order)
+        # The in-RAM graph of the slab (engine.graph.SlabGraphs fills these in).
         self.graph: SlabGraph | None = None
         self.graph_queued = False
         self.last_search = 0.0
@@ -96,6 +92,22 @@ class SlabData:
     @property
     def rows(self) -> int:
         return len(self.ids)
+
+    def hold_vectors(self) -> None:
+        """Keep the dense vectors in RAM. A flat slab holds them from the start; an ANN-indexed
+        one reads them here when a host that keeps graphs builds the slab's graph."""
+        if self.matrix is None and self.dense:
+            data = _scan(self.table, ["row", "vector"])
+            self._hold(data, np.argsort(data.column("row").to_numpy()))
+
+    def _hold(self, data: pa.Table, order: np.ndarray) -> None:
+        """Set ``matrix`` (rows in ``order``) and its ``norms``; the norms first, so a reader
+        that finds the matrix finds its norms too."""
+        vec = data.column("vector").combine_chunks()
+        matrix = np.ascontiguousarray(vec.flatten().to_numpy().reshape(-1, vec.type.list_size)[order],
+                                      dtype=np.float32)
+        self.norms = row_norms(self.metric, matrix)
+        self.matrix = matrix
 
     @property
     def postings(self) -> SparsePostings:

@@ -2,9 +2,9 @@
 
 Slabs are immutable, so their in-memory views (ids, vector matrix, norms, postings, the
 alive mask of a tombstone set) are cached by slab id and shared by every manifest and
-snapshot that lists them. Flat slabs are scored exactly with numpy, or, where the host keeps
-in-RAM graphs (``engine.graph``), through the slab's graph and re-scored exactly; ANN-indexed
-slabs through LanceDB's vector index, refined exactly.
+snapshot that lists them. Where the host keeps in-RAM graphs (``engine.graph``), a dense query
+goes through the slab's graph and is re-scored exactly; otherwise flat slabs are scored exactly
+with numpy, and ANN-indexed slabs through LanceDB's vector index, refined exactly.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ HYBRID_MAX_CANDIDATES = 4096
 
 class LocalSlabs:
     """``SlabAccess`` over a ``SlabStore`` read in this process (the store may be a local
-    directory, S3, or an executor's EFS cache). With ``graphs``, flat slabs get in-RAM graphs."""
+    directory, S3, or an executor's EFS cache). With ``graphs``, slabs get in-RAM graphs."""
 
     def __init__(self, store: SlabStore, graphs: SlabGraphs | None = None) -> None:
         self._store = store
@@ -192,10 +192,12 @@ class SlabSet:
         hits: list[Hit] = []
         for view, mask in self.visible(hidden):
             data = view.data
-            if data.indexed and q.dense is not None:
-                found = self._search_ann(view, mask, q, k, flt)
-            else:
-                found = self._search_flat(view, mask, q, k, flt)
+            ann = data.indexed and q.dense is not None  # without a graph: LanceDB's index, prefiltered
+            graph = None if q.sparse is not None or self._graphs is None else self._graphs.lookup(data)
+            rows = None if flt is None or (ann and graph is None) else data.rows_matching(flt)
+            found = None if graph is None else self._search_graph(graph, view, mask, rows, q, k)
+            if found is None:
+                found = self._search_ann(view, mask, q, k, flt) if ann else self._search_flat(view, mask, rows, q, k)
             hits += [Hit(score, data.ids[row], data.slab_id, row) for score, row in found]
         return hits
 
@@ -210,15 +212,10 @@ class SlabSet:
                 bodies[(slab_id, row)] = rec
         return [bodies[(h.slab_id, h.row)] for h in hits]
 
-    def _search_flat(self, view: SlabView, mask: np.ndarray, q: ResolvedQuery, k: int,
-                     flt: Filter | None) -> list[tuple[float, int]]:
+    def _search_flat(self, view: SlabView, mask: np.ndarray, rows: np.ndarray | None, q: ResolvedQuery,
+                     k: int) -> list[tuple[float, int]]:
+        """Exact top ``k`` of the visible rows among ``rows`` (the filter's; None: all)."""
         data = view.data
-        rows = None if flt is None else data.rows_matching(flt)
-        graph = None if q.sparse is not None or self._graphs is None else self._graphs.lookup(data)
-        if graph is not None:
-            found = self._search_graph(graph, view, mask, rows, q, k)
-            if found is not None:
-                return found
         postings = data.postings if q.sparse is not None else None
         if rows is None:
             scores = exact_scores(self.metric, q, data.matrix, data.norms, postings)
