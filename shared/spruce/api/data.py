@@ -10,6 +10,7 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from spruce.api import deps
@@ -55,12 +56,22 @@ def delete(index_name: str, engine: Engine, body: Body) -> Response:
     return _written({}, result)
 
 
-@router.post("/query")
-def query(index_name: str, engine: Engine, body: Body) -> Response:
+async def query(request: Request) -> Response:
+    """``POST /query``, the hottest route, as a plain Starlette route: FastAPI's dependency
+    solving and parameter binding cost about as much as the engine's search (bench/RESULTS.md)."""
+    body = await request.body()
+    return await run_in_threadpool(_query, request.app.state.engine, request.path_params["index_name"], body)
+
+
+def _query(engine: Spruce, index_name: str, body: bytes) -> Response:
     namespace, spec = parse_query(parse_json(body), engine.describe_index(index_name))
     result = engine.query(index_name, namespace, spec)
     matches = [_match(m, spec.include_values, spec.include_metadata) for m in result.value]
     return _read({"matches": matches, "namespace": namespace, "usage": {"readUnits": 1}}, result)
+
+
+# Starlette's add_route does not apply the router's prefix.
+router.add_route(f"{router.prefix}/query", query, methods=["POST"])
 
 
 @router.get("/vectors/fetch")
