@@ -181,3 +181,51 @@ def test_an_ann_indexed_slab_gets_a_graph_too(tmp_path):
     cats = np.arange(N) % 100
     assert recall(eng, X, "cosine", Q, flt={"cat": {"$lt": 10}}, allowed=cats < 10) >= 0.95
     eng.close()
+
+
+def test_slabs_compaction_replaced_get_no_graph(tmp_path):
+    """A slab compaction merged away is marked retired: no graph is queued (or built) for it,
+    while the merged slab gets one on its first search."""
+    X = clustered(8, 10_000)
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False)
+    make_index(eng, dimension=DIM, metric="cosine")
+    for part in (range(0, 5000), range(5000, 10_000)):
+        eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in part])
+        eng.flush("idx", "ns")
+    cfg = eng.describe_index("idx")
+    old = [v.data for v in eng._cache.slabs.open(cfg.id, "ns", eng._cache.manifest(cfg.id, "ns"),
+                                                 metric=cfg.metric).views]
+    eng.compact("idx", "ns", force=True)
+    assert len(old) == 2 and all(d.retired for d in old)
+    assert all(eng.graphs.lookup(d) is None and not d.graph_queued for d in old)
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    wait_for_graphs(eng)
+    merged = slab_data(eng)
+    assert merged.rows == 10_000 and merged.graph is not None and not merged.retired
+    eng.close()
+
+
+def test_one_search_graphs_every_slab_even_when_builds_queue_up(tmp_path, monkeypatch):
+    """Time a queued slab waits behind other builds does not count as idle: one query that
+    fans out to two slabs gets both graphed, though the first build outlasts ``idle_s``."""
+    from spruce.engine import graph as graph_module
+    build = graph_module.SlabGraph.build
+
+    def slow_build(data, settings):
+        time.sleep(0.6)
+        return build(data, settings)
+
+    monkeypatch.setattr(graph_module.SlabGraph, "build", staticmethod(slow_build))
+    X = clustered(9, 10_000)
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9, l0_merge_count=10), start=False,
+                     graphs=GraphSettings(idle_s=0.3))
+    make_index(eng, dimension=DIM, metric="cosine")
+    for part in (range(0, 5000), range(5000, 10_000)):
+        eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in part])
+        eng.flush("idx", "ns")
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    wait_for_graphs(eng)
+    cfg = eng.describe_index("idx")
+    views = eng._cache.slabs.open(cfg.id, "ns", eng._cache.manifest(cfg.id, "ns"), metric=cfg.metric).views
+    assert len(views) == 2 and all(v.data.graph is not None for v in views)
+    eng.close()

@@ -12,8 +12,9 @@ its graph, so on this host every graphed slab costs its matrix plus about a thir
 
 Graphs are a cache, never stored: a slab's graph is built on a background thread the first
 time the slab is searched, and until it is ready the slab is searched as before (exactly, or
-through its ANN index). A slab that stops being searched before its turn comes (compaction
-replaced it) is skipped, so the merges of an ingest do not each cost a graph. The AWS
+through its ANN index). A queued slab that compaction replaced, or that no query searched for
+``idle_s`` while the builder was free to take it, is skipped, so the merges of an ingest do
+not each cost a graph, while every slab a query fans out to gets one in turn. The AWS
 executors do not build graphs yet: a Lambda process is frozen between invocations, so they
 would need graphs stored beside the slabs.
 """
@@ -43,7 +44,7 @@ class GraphSettings:
     ef_search: int = 160  # the beam at scanFactor 4.0 (the default; recall@10 0.992 at 200k, bench/)
     refine: int = 4  # candidates re-scored exactly per result wanted
     min_share: float = 0.05  # a filter keeping fewer of the slab's rows is answered exactly
-    idle_s: float = 5.0  # a queued slab not searched for this long is no longer wanted
+    idle_s: float = 5.0  # a queued slab not searched for this long (while the builder was free) is not wanted
     threads: int = 1  # faiss's OpenMP threads: one, so a build never starves queries
 
 
@@ -102,7 +103,7 @@ class SlabGraphs:
 
     def lookup(self, data: SlabData) -> SlabGraph | None:
         """``data``'s graph if built; otherwise None, and the build is queued (once)."""
-        if not data.dense or data.rows < self.settings.min_rows:
+        if not data.dense or data.rows < self.settings.min_rows or data.retired:
             return None
         data.last_search = time.monotonic()
         if data.graph is not None or data.graph_queued:
@@ -142,19 +143,23 @@ class SlabGraphs:
 
     def _run(self) -> None:
         faiss.omp_set_num_threads(self.settings.threads)  # OpenMP's setting is per calling thread
+        free_since = time.monotonic()
         while True:
             data = self._queue.get()
             if data is None:
                 return
             try:
-                self._build(data)
+                self._build(data, free_since)
             finally:
+                free_since = time.monotonic()
                 with self._lock:
                     self._pending -= 1
 
-    def _build(self, data: SlabData) -> None:
-        if time.monotonic() - data.last_search > self.settings.idle_s:
-            data.graph_queued = False  # superseded; a later search queues it again
+    def _build(self, data: SlabData, free_since: float) -> None:
+        """Build ``data``'s graph unless it is no longer wanted. Time spent building other
+        graphs does not count as idle: one search of a namespace queues all its slabs."""
+        if data.retired or time.monotonic() - max(data.last_search, free_since) > self.settings.idle_s:
+            data.graph_queued = False  # a later search queues it again
             return
         started = time.monotonic()
         try:

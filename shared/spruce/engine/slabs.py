@@ -85,6 +85,7 @@ class SlabData:
         self.graph: SlabGraph | None = None
         self.graph_queued = False
         self.last_search = 0.0
+        self.retired = False  # compaction replaced the slab: no graph is built for it any more
         self._filter_cache: dict[str, np.ndarray] = {}
         self._postings: SparsePostings | None = None
         self._lock = threading.Lock()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,17 +84,18 @@ class LocalSlabs:
         return data
 
     def forget_slabs(self, index_id: str, slab_ids: set[str]) -> None:
-        """Drop cached views of slabs that garbage collection removed."""
-        with self._lock:
-            for cache in (self._slab_data, self._views):
-                for key in [k for k in cache if k[0] == index_id and k[1] in slab_ids]:
-                    del cache[key]
+        """Drop cached views of slabs that compaction replaced or garbage collection removed."""
+        self._forget(lambda key: key[0] == index_id and key[1] in slab_ids)
 
     def forget_index(self, index_id: str) -> None:
+        self._forget(lambda key: key[0] == index_id)
+
+    def _forget(self, match: Callable[[tuple], bool]) -> None:
         with self._lock:
-            for cache in (self._slab_data, self._views):
-                for key in [k for k in cache if k[0] == index_id]:
-                    del cache[key]
+            for key in [k for k in self._slab_data if match(k)]:
+                self._slab_data.pop(key).retired = True  # a queued graph build is dropped
+            for key in [k for k in self._views if match(k)]:
+                del self._views[key]
 
 
 def _mask_of(rows: np.ndarray, alive: np.ndarray) -> np.ndarray:
