@@ -180,6 +180,9 @@ def test_an_ann_indexed_slab_gets_a_graph_too(tmp_path):
     np.testing.assert_allclose(np.stack([m.values for m in got]), X[rows], rtol=1e-6)
     cats = np.arange(N) % 100
     assert recall(eng, X, "cosine", Q, flt={"cat": {"$lt": 10}}, allowed=cats < 10) >= 0.95
+    for q in Q[:10]:  # 1%: a pass over the few matching rows of the held matrix (brute force's answer)
+        got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q, filter=parse_filter({"cat": 7}))).value
+        assert [m.id for m in got] == [f"v{j}" for j in exact_top("cosine", X, q, 10, cats == 7)]
     eng.close()
 
 

@@ -193,9 +193,11 @@ class SlabSet:
         hits: list[Hit] = []
         for view, mask in self.visible(hidden):
             data = view.data
-            ann = data.indexed and q.dense is not None  # without a graph: LanceDB's index, prefiltered
             graph = None if q.sparse is not None or self._graphs is None else self._graphs.lookup(data)
-            rows = None if flt is None or (ann and graph is None) else data.rows_matching(flt)
+            # An indexed slab without a graph is searched through LanceDB's index (prefiltered);
+            # with one, it holds its matrix, so a pass over few rows is exact like a flat slab's.
+            ann = data.indexed and q.dense is not None and graph is None
+            rows = None if flt is None or ann else data.rows_matching(flt)
             found = None if graph is None else self._search_graph(graph, view, mask, rows, q, k)
             if found is None:
                 found = self._search_ann(view, mask, q, k, flt) if ann else self._search_flat(view, mask, rows, q, k)
