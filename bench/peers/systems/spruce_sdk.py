@@ -12,9 +12,9 @@ probe starts nothing: idle means the slab files on disk unchanged and the server
 under ``IDLE_CPU`` of a core (index and graph builds change no file, but burn CPU) for
 ``QUIET_S`` seconds; the time is taken at the last activity seen.
 
-The knob is the 2025-10 ``scanFactor`` (the SDK's ``scan_factor``): the
-beam of the in-RAM graphs of flat slabs and the probe width of LanceDB ANN indexes (slabs of
-``BuilderSettings.ann_min_rows`` rows and more).
+The knob is the 2025-10 ``scanFactor`` (the SDK's ``scan_factor``): the beam of the slabs'
+in-RAM graphs (and the probe width of a LanceDB ANN index while a compacted slab's graph is
+still being built; the measured sweeps run after every graph is built).
 """
 
 from __future__ import annotations
@@ -79,11 +79,11 @@ class SpruceSdk:
         self._index = pc.Index("bench")
         self._host = pc.describe_index(name="bench").host
         graphs = GraphSettings()
-        return Setup("Spruce's own: flat slabs (below "
-                     f"{BuilderSettings().ann_min_rows:,} rows) searched through in-RAM HNSW graphs (faiss, "
+        return Setup("Spruce's own: slabs searched through in-RAM HNSW graphs (faiss, "
                      f"8-bit SQ, M={graphs.links}, efConstruction={graphs.ef_construction}; slabs under "
-                     f"{graphs.min_rows:,} rows and the log tail scored exactly), re-scored exactly; LanceDB "
-                     "IVF-HNSW-SQ on larger compacted slabs",
+                     f"{graphs.min_rows:,} rows and the log tail scored exactly), re-scored exactly; compacted "
+                     f"slabs of {BuilderSettings().ann_min_rows:,}+ rows also get LanceDB IVF-HNSW-SQ, which "
+                     "serves them until their graph is built",
                      [f"upsert: {BATCH} records per request, {PROCESSES} client processes × {THREADS} threads, "
                       f"SDK {version('pinecone')} defaults", "server and client processes on the same machine"])
 
