@@ -98,13 +98,19 @@ class SpruceSdk:
             pool.starmap(_upsert_range, zip(bounds[:-1], bounds[1:]))
 
     def wait_until_queryable(self) -> float:
-        with httpx.Client(headers={"Api-Key": API_KEY}) as client:
+        # A status poll, not a measured call: reads queue behind compaction for seconds at 1M
+        # rows (the slowest poll is printed to the system's log), hence the long timeout.
+        slowest = 0.0
+        with httpx.Client(headers={"Api-Key": API_KEY}, timeout=300) as client:
             while True:
+                started = time.monotonic()
                 r = client.get(f"{self._host}/vectors/list", params={"limit": 1})
+                slowest = max(slowest, time.monotonic() - started)
                 r.raise_for_status()
                 if r.headers["x-pinecone-lsn-reconciled"] == r.headers["x-pinecone-max-indexed-lsn"]:
                     break
                 time.sleep(0.2)
+        print(f"slowest list call while indexing: {slowest:.2f} s", flush=True)
         stats = self._index.describe_index_stats()
         if stats.total_vector_count != self._rows:
             raise RuntimeError(f"describe_index_stats counts {stats.total_vector_count}, expected {self._rows}")
