@@ -3,7 +3,8 @@
 A flat slab (one below ``BuilderSettings.ann_min_rows``) keeps its vector matrix in RAM and
 is scored exactly, which costs a full pass over the matrix per query: ~8 ms for 50k × 384 and
 ~13 ms for 100k on the benchmark machine, growing with the rows. An ANN-indexed slab is
-searched through LanceDB's IVF-HNSW-SQ index, ~4–7 ms per slab at 200k–250k rows. A graph
+searched through LanceDB's IVF-HNSW-SQ index: 5.1–7.4 ms per query at recall 0.965–0.972 at 200k–1M
+rows, measured on raw LanceDB in process (bench/RESULTS.md). A graph
 answers the same query in 0.2–0.5 ms at 200k: faiss's HNSW over 8-bit scalar-quantised
 copies of the vectors (a quarter of the matrix's size) proposes candidates, and the float32
 matrix re-scores them exactly, so every returned score is exact and only recall depends on
