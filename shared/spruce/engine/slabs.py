@@ -80,7 +80,7 @@ class SlabData:
         self.matrix: np.ndarray | None = None
         self.norms: np.ndarray | None = None  # cosine: 1/|x|; euclidean: |x|^2
         if "vector" in wanted:
-            self._hold(data, order)
+            self._hold(data)
         # The in-RAM graph of the slab (engine.graph.SlabGraphs fills these in).
         self.graph: SlabGraph | None = None
         self.graph_queued = False
@@ -98,15 +98,15 @@ class SlabData:
         """Keep the dense vectors in RAM. A flat slab holds them from the start; an ANN-indexed
         one reads them here when a host that keeps graphs builds the slab's graph."""
         if self.matrix is None and self.dense:
-            data = _scan(self.table, ["row", "vector"])
-            self._hold(data, np.argsort(data.column("row").to_numpy()))
+            self._hold(_scan(self.table, ["vector"]))
 
-    def _hold(self, data: pa.Table, order: np.ndarray) -> None:
-        """Set ``matrix`` (rows in ``order``) and its ``norms``; the norms first, so a reader
-        that finds the matrix finds its norms too."""
+    def _hold(self, data: pa.Table) -> None:
+        """Set ``matrix`` from a scan of the slab (put in row order like ``postings``) and its
+        ``norms``; the norms first, so a reader that finds the matrix finds its norms too."""
         vec = data.column("vector").combine_chunks()
-        matrix = np.ascontiguousarray(vec.flatten().to_numpy().reshape(-1, vec.type.list_size)[order],
-                                      dtype=np.float32)
+        scanned = vec.flatten().to_numpy().reshape(-1, vec.type.list_size)
+        # Either way a writable copy of its own, not a view of Arrow's read-only buffer.
+        matrix = np.array(scanned, dtype=np.float32) if self._order is None else scanned[self._order]
         self.norms = row_norms(self.metric, matrix)
         self.matrix = matrix
 
@@ -163,7 +163,7 @@ class SlabData:
             columns.append("metadata")
         if sparse:
             columns += ["sparse_indices", "sparse_values"]
-        need_vector = values and self.matrix is None and "vector" in self.table.schema.names
+        need_vector = values and self.matrix is None and self.dense
         if need_vector:
             columns.append("vector")
         fetched = None
