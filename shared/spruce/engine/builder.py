@@ -143,42 +143,85 @@ class Builder:
 
     def compact(self, cfg: IndexConfig, namespace: str, *, force: bool = False) -> bool:
         """Merge slabs per the policy (or all of them with ``force``). Returns True if it did."""
+        plan = self.plan_compaction(cfg, namespace, force=force)
+        return plan is not None and self.install_compaction(plan)
+
+    def plan_compaction(self, cfg: IndexConfig, namespace: str, *, force: bool = False) -> Compaction | None:
+        """Write the merged slab (and its ANN index) of the slabs the policy chooses, without
+        holding the namespace lock: flushes go on meanwhile, so the log tail stays short while a
+        large slab is indexed. ``install_compaction`` then commits it. None: nothing to merge."""
+        manifest = self._cache.manifest(cfg.id, namespace)
+        chosen = self._choose(manifest, force)
+        if not chosen:
+            return None
+        ns_key = namespace_key(namespace)
+        base = self._local.open(cfg.id, namespace, manifest, metric=cfg.metric)
+        views = {ref.slab_id: view for ref, view in zip(manifest.slabs, base.views)}
+        records: list[Record] = []
+        lsns: list[int] = []
+        for ref in chosen:
+            view = views[ref.slab_id]
+            rows = np.flatnonzero(view.alive).tolist()
+            records += view.data.read(rows, values=True, sparse=True, metadata=True)
+            lsns += _lsns(view, rows)
+        slab_id = _new_id(max(ref.max_lsn for ref in chosen))
+        self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(records, lsns, cfg.dimension))
+        indexed = cfg.dimension is not None and len(records) >= self.settings.ann_min_rows
+        if indexed:
+            started = time.monotonic()
+            self._slabs.build_vector_index(cfg.id, ns_key, slab_id, cfg.metric, len(records))
+            log.info("built ANN index on %d rows of %s/%s in %.1fs", len(records), cfg.name, namespace,
+                     time.monotonic() - started)
+        merged = SlabRef(slab_id, len(records), min(r.min_lsn for r in chosen), max(r.max_lsn for r in chosen),
+                         indexed=indexed)
+        return Compaction(cfg, namespace, tuple(chosen), {ref.slab_id: views[ref.slab_id] for ref in chosen}, merged)
+
+    def install_compaction(self, plan: Compaction) -> bool:
+        """Commit a planned merge on the namespace's current manifest. Writes committed since the
+        plan was made shadowed some merged rows in the slabs it replaces (new tombstone sets);
+        the same rows are tombstoned in the merged slab, so the commit neither brings back a
+        deleted or overwritten record nor loses one. The merge is dropped (False) when a chosen
+        slab left the manifest meanwhile (another compaction, a delete-all, every row of it shadowed)."""
+        cfg, namespace = plan.cfg, plan.namespace
+        ns_key = namespace_key(namespace)
         with self.lock(cfg.id, namespace):
-            manifest = self._cache.manifest(cfg.id, namespace)
-            chosen = self._choose(manifest, force)
-            if not chosen:
-                return False
-            ns_key = namespace_key(namespace)
-            base = self._local.open(cfg.id, namespace, manifest, metric=cfg.metric)
-            views = {ref.slab_id: view for ref, view in zip(manifest.slabs, base.views)}
-            records: list[Record] = []
-            lsns: list[int] = []
-            for ref in chosen:
-                view = views[ref.slab_id]
-                rows = np.flatnonzero(view.alive).tolist()
-                records += view.data.read(rows, values=True, sparse=True, metadata=True)
-                lsns += _lsns(view, rows)
-            slab_id = _new_id(max(ref.max_lsn for ref in chosen))
-            self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(records, lsns, cfg.dimension))
-            indexed = cfg.dimension is not None and len(records) >= self.settings.ann_min_rows
-            if indexed:
-                started = time.monotonic()
-                self._slabs.build_vector_index(cfg.id, ns_key, slab_id, cfg.metric, len(records))
-                log.info("built ANN index on %d rows of %s/%s in %.1fs", len(records), cfg.name, namespace,
-                         time.monotonic() - started)
-            merged = SlabRef(slab_id, len(records), min(r.min_lsn for r in chosen), max(r.max_lsn for r in chosen),
-                             indexed=indexed)
-            chosen_ids = {ref.slab_id for ref in chosen}
-            kept = [ref for ref in manifest.slabs if ref.slab_id not in chosen_ids]
-            nxt = manifest.next(slabs=tuple(kept + [merged]))
-            if not self._commit(cfg, namespace, manifest, nxt, [name for ref in chosen for name in _objects(ref)]):
-                self._delete(cfg.id, ns_key, [f"slab-{slab_id}"])
-                return False
-            # Free the replaced slabs' matrices (and graphs) now, not at garbage collection: a
-            # query in flight keeps its own references, and a reader of the older manifest reads
-            # them again from their files, which stay until the grace period is over.
-            self._local.forget_slabs(cfg.id, chosen_ids)
-            return True
+            for _ in range(_FLUSH_ATTEMPTS):  # each retry lost only to a commit of another process
+                manifest = self._cache.manifest(cfg.id, namespace)
+                current = {ref.slab_id: ref for ref in manifest.slabs}
+                chosen = [current.get(ref.slab_id) for ref in plan.chosen]
+                if any(ref is None for ref in chosen):
+                    break
+                merged, written = self._catch_up(plan, manifest, chosen)
+                kept = [ref for ref in manifest.slabs if ref.slab_id not in plan.chosen_ids]
+                nxt = manifest.next(slabs=tuple(kept + [merged]))
+                if self._commit(cfg, namespace, manifest, nxt, [name for ref in chosen for name in _objects(ref)]):
+                    # Free the replaced slabs' matrices (and graphs) now, not at garbage
+                    # collection: a query in flight keeps its own references, and a reader of
+                    # an older manifest reads them again from their files, kept for the grace period.
+                    self._local.forget_slabs(cfg.id, set(plan.chosen_ids))
+                    return True
+                self._delete(cfg.id, ns_key, written)
+            log.info("dropped a merge of %d slabs of %s/%s: the manifest moved on", len(plan.chosen), cfg.name,
+                     namespace)
+            self._delete(cfg.id, ns_key, [f"slab-{plan.merged.slab_id}"])
+            return False
+
+    def _catch_up(self, plan: Compaction, manifest: Manifest, chosen: list[SlabRef]) -> tuple[SlabRef, list[str]]:
+        """The merged slab's reference with the rows tombstoned that commits after the plan hid in
+        the chosen slabs, and the objects it wrote for that. Some row is always left: a flush
+        drops a slab from the manifest once every row of it is hidden."""
+        cfg, merged = plan.cfg, plan.merged
+        if all(now.tombstones == then.tombstones for now, then in zip(chosen, plan.chosen)):
+            return merged, []
+        base = self._local.open(cfg.id, plan.namespace, manifest, metric=cfg.metric)
+        views = {ref.slab_id: view for ref, view in zip(manifest.slabs, base.views)}
+        hidden: list[str] = []
+        for ref in chosen:
+            then, now = plan.views[ref.slab_id], views[ref.slab_id]
+            hidden += then.data.ids[then.alive & ~now.alive].tolist()
+        name = f"{merged.slab_id}-{uuid.uuid4().hex[:12]}"
+        self._slabs.write_tombstones(cfg.id, namespace_key(plan.namespace), name, hidden)
+        return replace(merged, tombstones=name, dead=len(hidden)), [f"tomb-{name}"]
 
     def _choose(self, manifest: Manifest, force: bool) -> list[SlabRef]:
         s = self.settings
@@ -299,6 +342,22 @@ class Builder:
 
     def flushed(self, key: tuple[str, str]) -> None:
         self._first_seen.pop(key, None)
+
+
+@dataclass(slots=True)
+class Compaction:
+    """A merged slab written but not yet committed: the slabs it replaces as the plan saw them
+    (references and views, whose alive masks say which rows it holds)."""
+
+    cfg: IndexConfig
+    namespace: str
+    chosen: tuple[SlabRef, ...]
+    views: dict[str, SlabView]
+    merged: SlabRef
+
+    @property
+    def chosen_ids(self) -> set[str]:
+        return set(self.views)
 
 
 def _new_id(lsn: int) -> str:

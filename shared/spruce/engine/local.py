@@ -1,5 +1,5 @@
 """The embedded host: SQLite log and catalog, LanceDB slabs on the local disk, the index
-builder as a background thread of the server process, and in-RAM graphs of flat slabs."""
+builder as background threads of the server process, and in-RAM graphs of its slabs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from spruce.engine.builder import Builder, BuilderSettings
 from spruce.engine.graph import GraphSettings, SlabGraphs
 from spruce.engine.holds import GcHolds
+from spruce.engine.model import IndexConfig
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.service import Spruce
 from spruce.engine.slabset import LocalSlabs
@@ -21,7 +22,7 @@ log = logging.getLogger("spruce.engine")
 
 
 class EmbeddedSpruce(Spruce):
-    """``Spruce`` plus the background worker that flushes, compacts and collects garbage."""
+    """``Spruce`` plus the background workers: one flushes and collects garbage, one compacts."""
 
     def __init__(self, store: SqliteStore, slabs: LanceSlabStore, settings: BuilderSettings,
                  graphs: GraphSettings | None = None) -> None:
@@ -32,7 +33,10 @@ class EmbeddedSpruce(Spruce):
                          builder=Builder(store, store, slabs, local, cache, settings, holds=GcHolds(store).held))
         self._store = store
         self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._wanted: dict[tuple[str, str], tuple[IndexConfig, str]] = {}  # namespaces to try merging
+        self._wanted_lock = threading.Lock()
+        self._compaction_wanted = threading.Event()
         self._next_collection = 0.0
 
     @property
@@ -40,10 +44,12 @@ class EmbeddedSpruce(Spruce):
         """The JobStore of this host's jobs (the same SQLite file)."""
         return self._store
 
-    def maintain_once(self) -> None:
-        """One pass of the background worker: flush due namespaces, compact, collect garbage."""
+    def maintain_once(self) -> list[tuple[IndexConfig, str]]:
+        """One pass of the flush worker: flush due namespaces, collect garbage now and then.
+        Returns the namespaces it flushed, which may now have slabs to merge."""
         builder = self._require_builder()
         by_id = {cfg.id: cfg for cfg in self.list_indexes()}
+        flushed: list[tuple[IndexConfig, str]] = []
         for index_id, namespace in self._store.pending_namespaces():
             cfg = by_id.get(index_id)
             if cfg is None:
@@ -54,34 +60,60 @@ class EmbeddedSpruce(Spruce):
                 continue
             if builder.flush(cfg, namespace):
                 builder.flushed(key)
-                builder.compact(cfg, namespace)
+                flushed.append((cfg, namespace))
         now = time.monotonic()
         if now >= self._next_collection:  # idle namespaces too: every namespace, now and then
             self._next_collection = now + max(self._require_builder().settings.gc_grace_s, 1.0)
             for cfg in by_id.values():
                 for row in self._store.namespaces(cfg.id):
                     builder.collect_garbage(cfg, row.name)
+        return flushed
 
     def start(self) -> None:
-        """Start the background worker (sweeping orphans left by a crash first)."""
+        """Start the background workers (sweeping orphans left by a crash first)."""
         for cfg in self.list_indexes():
             for row in self._store.namespaces(cfg.id):
                 self._require_builder().sweep_orphans(cfg, row.name)
-        self._worker = threading.Thread(target=self._run, name="spruce-builder", daemon=True)
-        self._worker.start()
+        self._workers = [threading.Thread(target=self._flush_loop, name="spruce-flush", daemon=True),
+                         threading.Thread(target=self._compact_loop, name="spruce-compact", daemon=True)]
+        for worker in self._workers:
+            worker.start()
 
-    def _run(self) -> None:
+    def _flush_loop(self) -> None:
         while not self._stop.wait(self._require_builder().settings.poll_s):
             try:
-                self.maintain_once()
+                flushed = self.maintain_once()
             except Exception:  # keep the worker alive; the log still holds every write
                 log.exception("background maintenance failed; retrying")
+                continue
+            if flushed:
+                with self._wanted_lock:
+                    self._wanted.update({(cfg.id, ns): (cfg, ns) for cfg, ns in flushed})
+                self._compaction_wanted.set()
+
+    def _compact_loop(self) -> None:
+        """Merges run here, apart from flushes: indexing a large merged slab takes minutes, and
+        flushing meanwhile keeps the log tail (which every read resolves) short."""
+        while not self._stop.is_set():
+            self._compaction_wanted.wait()
+            self._compaction_wanted.clear()
+            with self._wanted_lock:
+                wanted, self._wanted = self._wanted, {}
+            for cfg, namespace in wanted.values():
+                if self._stop.is_set():
+                    return
+                try:
+                    self._require_builder().compact(cfg, namespace)
+                except Exception:  # the slabs it would merge stay as they are, all still live
+                    log.exception("compaction of %s/%s failed; it is tried again after the next flush",
+                                  cfg.name, namespace)
 
     def close(self) -> None:
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=60)
-            self._worker = None
+        self._compaction_wanted.set()
+        for worker in self._workers:
+            worker.join(timeout=60)
+        self._workers = []
         self.graphs.close()
 
 

@@ -1,7 +1,8 @@
 """Per-process state of namespaces: the newest overlay of each namespace, and snapshots.
 
-An overlay is valid for one manifest version and is extended with new log entries on each
-read, never rebuilt from scratch unless the manifest moved.
+An overlay is valid for the base of one flushed LSN and is extended with new log entries on
+each read, never rebuilt from scratch unless a flush moved the manifest (a compaction, which
+changes the slabs but not the records they hold, carries it over).
 """
 
 from __future__ import annotations
@@ -47,8 +48,13 @@ class NamespaceCache:
             base = self.slabs.open(index_id, namespace, manifest, metric=metric, dimension=dimension)
             with self._lock:
                 overlay = self._overlays.get((index_id, namespace))
-            if overlay is None or overlay.manifest_version != manifest.version:
+            if overlay is None or overlay.manifest_version > manifest.version or (
+                    overlay.flushed_lsn != manifest.flushed_lsn):
                 overlay = Overlay.empty(manifest.version, manifest.flushed_lsn)
+            elif overlay.manifest_version != manifest.version:
+                # Only a compaction or a garbage collection commits without flushing: the base
+                # holds the same records, so the overlay resolved over it still holds too.
+                overlay = overlay.over(manifest.version)
             tail = self._log.read_tail(index_id, namespace, overlay.max_lsn)
             lsns = [e.lsn for e in tail.entries]
             if tail.last_lsn < overlay.max_lsn or lsns != list(range(overlay.max_lsn + 1, tail.last_lsn + 1)):

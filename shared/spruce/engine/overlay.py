@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -118,6 +118,11 @@ class Overlay:
                 cleared = True
         return Overlay(self.manifest_version, self.flushed_lsn, entries[-1].lsn, touched, cleared,
                        frozenset(excluded))
+
+    def over(self, manifest_version: int) -> Overlay:
+        """This overlay for a later manifest of the same flushed LSN (the same records in other
+        slabs); what it memoised is derived from records, so it is shared."""
+        return replace(self, manifest_version=manifest_version)
 
     # ------------------------------------------------------------------ derived views
 
