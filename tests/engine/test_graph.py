@@ -1,4 +1,4 @@
-"""In-RAM graphs of flat slabs (engine.graph): built in the background after a slab's first
+"""In-RAM graphs of slabs (engine.graph): built in the background after a slab's first
 search, then serving dense queries with exact scores, the filter's and the deletes' semantics
 intact, and recall@10 ≥ 0.95 against brute force."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from spruce.engine.builder import BuilderSettings
 from spruce.engine.filters import parse_filter
-from spruce.engine.graph import GraphSettings
+from spruce.engine.graph import GraphSettings, SlabGraphs
 from spruce.engine.local import open_local
 from spruce.engine.model import QuerySpec
 from spruce.engine.records import Record
@@ -232,3 +232,13 @@ def test_one_search_graphs_every_slab_even_when_builds_queue_up(tmp_path, monkey
     views = eng._cache.slabs.open(cfg.id, "ns", eng._cache.manifest(cfg.id, "ns"), metric=cfg.metric).views
     assert len(views) == 2 and all(v.data.graph is not None for v in views)
     eng.close()
+
+
+def test_the_beam_widens_with_the_scan_factor_the_filter_and_the_slab_size():
+    graphs = SlabGraphs(GraphSettings(ef_search=160, ef_rows=200_000, min_share=0.05))
+    assert graphs.beam(1.0, 1.0, 50_000) == graphs.beam(1.0, 1.0, 200_000) == 160
+    assert graphs.beam(0.25, 1.0, 200_000) == 40
+    assert graphs.beam(1.0, 0.25, 200_000) == 320  # a quarter of the rows allowed: twice the beam
+    assert graphs.beam(1.0, 0.01, 200_000) == graphs.beam(1.0, 0.05, 200_000)  # exact pass below min_share
+    assert graphs.beam(1.0, 1.0, 800_000) == 320  # four times the rows: twice the beam
+    graphs.close()

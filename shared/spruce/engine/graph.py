@@ -42,7 +42,8 @@ class GraphSettings:
     min_rows: int = 4_096  # smaller slabs are scored exactly: a beam of 160 visits ~5k nodes anyway
     links: int = 16  # HNSW M: neighbours per node
     ef_construction: int = 64
-    ef_search: int = 160  # the beam at scanFactor 4.0 (the default; recall@10 0.992 at 200k, bench/)
+    ef_search: int = 160  # the beam at scanFactor 4.0 (the default) on a slab of ef_rows rows
+    ef_rows: int = 200_000  # ef_search gave recall@10 0.992 at 200k rows, 0.988 on 262k + 737k (bench/)
     refine: int = 4  # candidates re-scored exactly per result wanted
     min_share: float = 0.05  # a filter keeping fewer of the slab's rows is answered exactly
     idle_s: float = 5.0  # a queued slab not searched for this long (while the builder was free) is not wanted
@@ -120,10 +121,13 @@ class SlabGraphs:
                 self._thread.start()
         return None
 
-    def beam(self, widen: float, share: float) -> int:
+    def beam(self, widen: float, share: float, rows: int) -> int:
         """The search beam for a scanFactor of ``widen`` × the default when ``share`` of the
-        slab's rows may be returned: a filter (or deletes) thins the graph out, so it grows."""
-        return math.ceil(self.settings.ef_search * widen / math.sqrt(max(share, self.settings.min_share)))
+        slab's ``rows`` may be returned: a filter (or deletes) thins the graph out, and a larger
+        graph needs a wider beam for the same recall, so it grows with both (as the square root:
+        an empirical rule, checked at 1M rows in bench/RESULTS.md)."""
+        s = self.settings
+        return math.ceil(s.ef_search * widen * math.sqrt(max(1.0, rows / s.ef_rows) / max(share, s.min_share)))
 
     def idle(self) -> bool:
         """No build queued or running."""

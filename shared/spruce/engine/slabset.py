@@ -257,7 +257,7 @@ class SlabSet:
             allowed = mask if rows is None else _mask_of(rows, mask)
         point = q.dense * np.float32(q.norm) if self.metric == "cosine" else q.dense
         widen = q.scan_factor / DEFAULT_SCAN_FACTOR
-        candidates = graph.candidates(point, want, self._graphs.beam(widen, share), allowed)
+        candidates = graph.candidates(point, want, self._graphs.beam(widen, share, data.rows), allowed)
         scores = dense_scores(self.metric, data.matrix[candidates],
                               None if data.norms is None else data.norms[candidates], q.dense, q.norm)
         chosen = best(scores, k, self.metric)
