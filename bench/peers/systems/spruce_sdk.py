@@ -12,8 +12,8 @@ probe starts nothing: idle means the slab files on disk unchanged and the server
 under ``IDLE_CPU`` of a core (index and graph builds change no file, but burn CPU) for
 ``QUIET_S`` seconds; the time is taken at the last activity seen.
 
-The knob is the 2025-10 ``scanFactor`` (the SDK's ``scan_factor``): the beam of the slabs'
-in-RAM graphs (and the probe width of a LanceDB ANN index while a compacted slab's graph is
+The knob is the 2025-10 ``scanFactor`` (the SDK's ``scan_factor``): it scales the beam of the
+slabs' in-RAM graphs (and the probe width of a LanceDB ANN index while a compacted slab's graph is
 still being built; the measured sweeps run after every graph is built).
 """
 
@@ -80,7 +80,8 @@ class SpruceSdk:
         self._host = pc.describe_index(name="bench").host
         graphs = GraphSettings()
         return Setup("Spruce's own: slabs searched through in-RAM HNSW graphs (faiss, "
-                     f"8-bit SQ, M={graphs.links}, efConstruction={graphs.ef_construction}; slabs under "
+                     f"8-bit SQ, M={graphs.links}, efConstruction={graphs.ef_construction}, beam "
+                     f"{graphs.ef_search} × scanFactor/4, × √(rows/{graphs.ef_rows:,}) on larger slabs; slabs under "
                      f"{graphs.min_rows:,} rows and the log tail scored exactly), re-scored exactly; compacted "
                      f"slabs of {BuilderSettings().ann_min_rows:,}+ rows also get LanceDB IVF-HNSW-SQ, which "
                      "serves them until their graph is built",

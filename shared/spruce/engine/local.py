@@ -30,7 +30,8 @@ class EmbeddedSpruce(Spruce):
         local = LocalSlabs(slabs, self.graphs)
         cache = NamespaceCache(store, store, local)
         super().__init__(catalog=store, log_store=store, cache=cache, drop_slabs=slabs.drop_index,
-                         builder=Builder(store, store, slabs, local, cache, settings, holds=GcHolds(store).held))
+                         builder=Builder(store, store, slabs, local, cache, settings, holds=GcHolds(store).held,
+                                         warm=True))
         self._store = store
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []

@@ -58,6 +58,32 @@ def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: 
     return table.replace_schema_metadata({_LAYOUT_KEY: layout.to_json().encode()})
 
 
+#: The columns a record is stored in (the typed metadata columns are derived from ``metadata``).
+_RECORD_COLUMNS = ("id", "lsn", "vector", "sparse_indices", "sparse_values", "metadata")
+
+
+def merge_slab_tables(parts: Sequence[pa.Table], dimension: int | None) -> pa.Table:
+    """Arrow table for a new slab holding the rows of ``parts`` (``SlabData.live_rows`` of the
+    slabs it replaces), in order: the table ``build_slab_table`` makes of those records, without
+    a Python object per record. Vectors, ids and LSNs stay Arrow buffers; only the metadata is
+    parsed, to lay out the merged slab's typed columns. (Building a Record per row made
+    compaction hold the interpreter, and stall reads, for seconds at a time.)"""
+    types = {"id": pa.string(), "lsn": pa.int64(), "sparse_indices": pa.list_(pa.uint32()),
+             "sparse_values": pa.list_(pa.float32()), "metadata": pa.string()}
+    if dimension is not None:
+        types["vector"] = pa.list_(pa.float32(), dimension)
+    merged = {c: pa.chunked_array([chunk for part in parts for chunk in part.column(c).cast(t).chunks], t)
+              .combine_chunks() for c, t in types.items()}
+    n = len(merged["id"])
+    columns: dict[str, pa.Array] = {"id": merged["id"], "row": pa.array(np.arange(n, dtype=np.int32)),
+                                    "lsn": merged["lsn"]}
+    columns.update((c, merged[c]) for c in ("vector", "sparse_indices", "sparse_values", "metadata") if c in merged)
+    layout, meta_columns = build_metadata_columns(
+        [None if m is None else json.loads(m) for m in merged["metadata"].to_pylist()])
+    columns.update(meta_columns)
+    return pa.table(columns).replace_schema_metadata({_LAYOUT_KEY: layout.to_json().encode()})
+
+
 class SlabData:
     """Process-wide, immutable facts about one slab."""
 
@@ -109,6 +135,13 @@ class SlabData:
         matrix = np.array(scanned, dtype=np.float32) if self._order is None else scanned[self._order]
         self.norms = row_norms(self.metric, matrix)
         self.matrix = matrix
+
+    def live_rows(self, alive: np.ndarray) -> pa.Table:
+        """The stored record columns of the rows ``alive`` marks, in row order (for a merge)."""
+        data = _scan(self.table, [c for c in _RECORD_COLUMNS if c != "vector" or self.dense])
+        if self._order is not None:
+            data = data.take(pa.array(self._order))
+        return data.filter(pa.array(alive))
 
     @property
     def postings(self) -> SparsePostings:
