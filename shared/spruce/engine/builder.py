@@ -43,6 +43,8 @@ log = logging.getLogger("spruce.builder")
 #: How many flushes ``copy_out`` tries before giving up on a namespace (each loses only to a
 #: concurrent flush, which also moves the manifest forward).
 _FLUSH_ATTEMPTS = 10
+#: How many commits ``install_compaction`` tries (each loses only to another process's commit).
+_INSTALL_ATTEMPTS = 10
 
 
 @dataclass(slots=True)
@@ -61,10 +63,9 @@ class Builder:
     collection then deletes nothing of that index (the retired list keeps it for later).
 
     ``warm``: ``local`` is also the readers' slab cache (the embedded host). The builder then
-    opens what it writes before committing it, so no read pays for opening a new slab: reading
-    the ids and vectors of a merged slab of 737k rows took a read 32 s while ingest went on at 1M
-    rows (bench/RESULTS.md). Elsewhere the readers are other processes, and it would only cost
-    the builder memory."""
+    opens what it writes before committing it, so no read pays for opening a new slab (reading
+    its ids and vectors is where stalled reads were sampled, ``bench/read_stall.py``). Elsewhere
+    the readers are other processes, and it would only cost the builder memory."""
 
     def __init__(self, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore, local: LocalSlabs,
                  cache: NamespaceCache, settings: BuilderSettings,
@@ -188,7 +189,7 @@ class Builder:
         cfg, namespace = plan.cfg, plan.namespace
         ns_key = namespace_key(namespace)
         with self.lock(cfg.id, namespace):
-            for _ in range(_FLUSH_ATTEMPTS):  # each retry lost only to a commit of another process
+            for _ in range(_INSTALL_ATTEMPTS):
                 manifest = self._cache.manifest(cfg.id, namespace)
                 current = {ref.slab_id: ref for ref in manifest.slabs}
                 chosen = [current.get(ref.slab_id) for ref in plan.chosen]
