@@ -196,13 +196,13 @@ class Builder:
                 if any(ref is None for ref in chosen):
                     break
                 merged, written = self._catch_up(plan, manifest, chosen)
-                kept = [ref for ref in manifest.slabs if ref.slab_id not in plan.chosen_ids]
+                kept = [ref for ref in manifest.slabs if ref.slab_id not in plan.views]
                 nxt = manifest.next(slabs=tuple(kept + [merged]))
                 if self._commit(cfg, namespace, manifest, nxt, [name for ref in chosen for name in _objects(ref)]):
                     # Free the replaced slabs' matrices (and graphs) now, not at garbage
                     # collection: a query in flight keeps its own references, and a reader of
                     # an older manifest reads them again from their files, kept for the grace period.
-                    self._local.forget_slabs(cfg.id, set(plan.chosen_ids))
+                    self._local.forget_slabs(cfg.id, set(plan.views))
                     return True
                 self._delete(cfg.id, ns_key, written)
             log.info("dropped a merge of %d slabs of %s/%s: the manifest moved on", len(plan.chosen), cfg.name,
@@ -358,12 +358,8 @@ class Compaction:
     cfg: IndexConfig
     namespace: str
     chosen: tuple[SlabRef, ...]
-    views: dict[str, SlabView]
+    views: dict[str, SlabView]  # by slab id
     merged: SlabRef
-
-    @property
-    def chosen_ids(self) -> set[str]:
-        return set(self.views)
 
 
 def _new_id(lsn: int) -> str:

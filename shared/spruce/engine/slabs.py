@@ -33,14 +33,12 @@ _LAYOUT_KEY = b"spruce.metadata_layout"
 
 def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: int | None) -> pa.Table:
     """Arrow table for a new slab; ``records[i]`` was last written at ``lsns[i]``."""
-    n = len(records)
     columns: dict[str, pa.Array] = {
         "id": pa.array([r.id for r in records], pa.string()),
-        "row": pa.array(np.arange(n, dtype=np.int32)),
         "lsn": pa.array(np.asarray(lsns, dtype=np.int64)),
     }
     if dimension is not None:
-        flat = np.empty((n, dimension), dtype=np.float32)
+        flat = np.empty((len(records), dimension), dtype=np.float32)
         for i, r in enumerate(records):
             flat[i] = r.values
         columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), dimension)
@@ -52,10 +50,7 @@ def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: 
     columns["metadata"] = pa.array(
         [None if m is None else json.dumps(m, separators=(",", ":"), ensure_ascii=False) for m in metadatas],
         pa.string())
-    layout, meta_columns = build_metadata_columns(metadatas)
-    columns.update(meta_columns)
-    table = pa.table(columns)
-    return table.replace_schema_metadata({_LAYOUT_KEY: layout.to_json().encode()})
+    return _slab_table(columns, metadatas)
 
 
 #: The columns a record is stored in (the typed metadata columns are derived from ``metadata``).
@@ -68,20 +63,24 @@ def merge_slab_tables(parts: Sequence[pa.Table], dimension: int | None) -> pa.Ta
     a Python object per record. Vectors, ids and LSNs stay Arrow buffers; only the metadata is
     parsed, to lay out the merged slab's typed columns. (Building a Record per row made
     compaction hold the interpreter, and stall reads, for seconds at a time.)"""
-    types = {"id": pa.string(), "lsn": pa.int64(), "sparse_indices": pa.list_(pa.uint32()),
-             "sparse_values": pa.list_(pa.float32()), "metadata": pa.string()}
+    types = {"id": pa.string(), "lsn": pa.int64()}
     if dimension is not None:
         types["vector"] = pa.list_(pa.float32(), dimension)
-    merged = {c: pa.chunked_array([chunk for part in parts for chunk in part.column(c).cast(t).chunks], t)
-              .combine_chunks() for c, t in types.items()}
-    n = len(merged["id"])
-    columns: dict[str, pa.Array] = {"id": merged["id"], "row": pa.array(np.arange(n, dtype=np.int32)),
-                                    "lsn": merged["lsn"]}
-    columns.update((c, merged[c]) for c in ("vector", "sparse_indices", "sparse_values", "metadata") if c in merged)
-    layout, meta_columns = build_metadata_columns(
-        [None if m is None else json.loads(m) for m in merged["metadata"].to_pylist()])
-    columns.update(meta_columns)
-    return pa.table(columns).replace_schema_metadata({_LAYOUT_KEY: layout.to_json().encode()})
+    types |= {"sparse_indices": pa.list_(pa.uint32()), "sparse_values": pa.list_(pa.float32()),
+              "metadata": pa.string()}
+    columns = {c: pa.chunked_array([chunk for part in parts for chunk in part.column(c).cast(t).chunks], t)
+               .combine_chunks() for c, t in types.items()}
+    return _slab_table(columns, [None if m is None else json.loads(m) for m in columns["metadata"].to_pylist()])
+
+
+def _slab_table(columns: dict[str, pa.Array], metadatas: list[dict | None]) -> pa.Table:
+    """The slab table of the record columns ``columns`` (in ``_RECORD_COLUMNS`` order, ``vector``
+    only for dense indexes): adds each row's position and the typed columns of ``metadatas``."""
+    rows = pa.array(np.arange(len(columns["id"]), dtype=np.int32))
+    layout, meta_columns = build_metadata_columns(metadatas)
+    table = pa.table({"id": columns["id"], "row": rows, **{c: a for c, a in columns.items() if c != "id"},
+                      **meta_columns})
+    return table.replace_schema_metadata({_LAYOUT_KEY: layout.to_json().encode()})
 
 
 class SlabData:
@@ -139,9 +138,7 @@ class SlabData:
     def live_rows(self, alive: np.ndarray) -> pa.Table:
         """The stored record columns of the rows ``alive`` marks, in row order (for a merge)."""
         data = _scan(self.table, [c for c in _RECORD_COLUMNS if c != "vector" or self.dense])
-        if self._order is not None:
-            data = data.take(pa.array(self._order))
-        return data.filter(pa.array(alive))
+        return data.take(pa.array(np.flatnonzero(alive) if self._order is None else self._order[alive]))
 
     @property
     def postings(self) -> SparsePostings:
