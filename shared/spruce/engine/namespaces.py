@@ -1,8 +1,9 @@
 """Per-process state of namespaces: the newest overlay of each namespace, and snapshots.
 
 An overlay is valid for the base of one flushed LSN and is extended with new log entries on
-each read, never rebuilt from scratch unless a flush moved the manifest (a compaction, which
-changes the slabs but not the records they hold, carries it over).
+each read. A flush rebases it (the entries now in slabs dropped); a compaction, which changes
+the slabs but not the records they hold, carries it over as it is. It is rebuilt from the log
+only for a base older than its own (a reader that loaded a manifest before another's flush).
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ class NamespaceCache:
             with self._lock:
                 overlay = self._overlays.get((index_id, namespace))
             if overlay is None or overlay.manifest_version > manifest.version or (
-                    overlay.flushed_lsn != manifest.flushed_lsn):
+                    overlay.flushed_lsn > manifest.flushed_lsn):
                 overlay = Overlay.empty(manifest.version, manifest.flushed_lsn)
+            elif overlay.flushed_lsn < manifest.flushed_lsn:
+                overlay = overlay.rebase(manifest.version, manifest.flushed_lsn)
             elif overlay.manifest_version != manifest.version:
                 # Only a compaction or a garbage collection commits without flushing: the base
                 # holds the same records, so the overlay resolved over it still holds too.
