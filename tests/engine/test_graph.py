@@ -242,3 +242,23 @@ def test_the_beam_widens_with_the_scan_factor_the_filter_and_the_slab_size():
     assert graphs.beam(1.0, 0.01, 200_000) == graphs.beam(1.0, 0.05, 200_000)  # exact pass below min_share
     assert graphs.beam(1.0, 1.0, 800_000) == 320  # four times the rows: twice the beam
     graphs.close()
+
+
+def test_a_merge_of_graphed_slabs_commits_with_its_graph_built(tmp_path):
+    """Queries go from the replaced slabs' graphs straight to the merged slab's: the builder
+    builds its graph before the commit, so no query meets the merged slab without one."""
+    X = clustered(10, 10_000)
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False)
+    make_index(eng, dimension=DIM, metric="cosine")
+    for part in (range(0, 5000), range(5000, 10_000)):
+        eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in part])
+        eng.flush("idx", "ns")
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    wait_for_graphs(eng)
+    assert eng.compact("idx", "ns", force=True)
+    merged = slab_data(eng)
+    assert merged.rows == 10_000 and merged.graph is not None
+    q = X[123] + 0.01
+    got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q)).value
+    assert [m.id for m in got][:5] == [f"v{j}" for j in exact_top("cosine", X, q, 5)]
+    eng.close()

@@ -53,6 +53,11 @@ class BuilderSettings:
     flush_interval_s: float = 1.0  # ... or when the oldest unflushed write is this old
     l0_merge_count: int = 4  # merge the unindexed slabs once there are this many
     max_dead_fraction: float = 0.3  # rewrite a slab once this share of its rows is shadowed
+    # Merge the ANN-indexed slabs into one once those besides the largest hold this share of its
+    # live rows: every query searches every slab, and at 1M rows one graph answers in ~40% less
+    # time than two (bench/RESULTS.md). Each rewrite grows the largest slab by at least this
+    # share, so a row is re-indexed at most ~1 + 1/share times as a namespace grows.
+    tier_share: float = 0.3
     ann_min_rows: int = 250_000  # slabs at least this large get an ANN index; below, exact numpy is faster (bench/)
     gc_grace_s: float = 30.0  # keep unreferenced objects this long for readers of older manifests
     poll_s: float = 0.1
@@ -64,7 +69,9 @@ class Builder:
 
     ``warm``: ``local`` is also the readers' slab cache (the embedded host). The builder then
     opens what it writes before committing it, so no read pays for opening a new slab (reading
-    its ids and vectors is where stalled reads were sampled, ``bench/read_stall.py``). Elsewhere
+    its ids and vectors is where stalled reads were sampled, ``bench/read_stall.py``). A merge
+    that replaces slabs with graphs gets its graph before its commit too, so queries go from the
+    old graphs to the new one, never through the merged slab's ANN index meanwhile. Elsewhere
     the readers are other processes, and it would only cost the builder memory."""
 
     def __init__(self, log_store: RequestLog, manifests: ManifestStore, slabs: SlabStore, local: LocalSlabs,
@@ -177,7 +184,8 @@ class Builder:
         merged = SlabRef(slab_id, rows, min(r.min_lsn for r in chosen), max(r.max_lsn for r in chosen),
                          indexed=indexed)
         if self._warm:  # here, not at the commit, which holds the namespace lock
-            self._local.open(cfg.id, namespace, Manifest(slabs=(merged,)), metric=cfg.metric)
+            self._local.warm(cfg.id, namespace, merged, cfg.metric,
+                             graph=any(views[ref.slab_id].data.graph is not None for ref in chosen))
         return Compaction(cfg, namespace, tuple(chosen), {ref.slab_id: views[ref.slab_id] for ref in chosen}, merged)
 
     def install_compaction(self, plan: Compaction) -> bool:
@@ -236,6 +244,11 @@ class Builder:
         small = [r for r in manifest.slabs if not r.indexed]
         if len(small) >= s.l0_merge_count or sum(r.live for r in small) >= s.ann_min_rows:
             chosen.update({r.slab_id: r for r in small})
+        indexed = [r for r in manifest.slabs if r.indexed]
+        if len(indexed) > 1:
+            largest = max(r.live for r in indexed)
+            if sum(r.live for r in indexed) - largest >= s.tier_share * largest:
+                chosen.update({r.slab_id: r for r in indexed})
         return sorted(chosen.values(), key=lambda r: r.min_lsn)
 
     # ------------------------------------------------------------------ garbage

@@ -166,6 +166,22 @@ class SlabGraphs:
         if data.retired or time.monotonic() - max(data.last_search, free_since) > self.settings.idle_s:
             data.graph_queued = False  # a later search queues it again
             return
+        self._make(data)
+
+    def build_now(self, data: SlabData) -> None:
+        """Build ``data``'s graph on the calling thread, unless it has one or one is queued: the
+        embedded builder does so for a merged slab that replaces graphed ones before committing
+        it, so queries never fall back to its ANN index while its graph would be built."""
+        if not data.dense or data.rows < self.settings.min_rows:
+            return
+        with self._lock:
+            if data.graph is not None or data.graph_queued:
+                return
+            data.graph_queued = True
+        faiss.omp_set_num_threads(self.settings.threads)
+        self._make(data)
+
+    def _make(self, data: SlabData) -> None:
         started = time.monotonic()
         try:
             data.hold_vectors()

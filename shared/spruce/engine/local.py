@@ -104,7 +104,10 @@ class EmbeddedSpruce(Spruce):
                 if self._stop.is_set():
                     return
                 try:
-                    self._require_builder().compact(cfg, namespace)
+                    if self._require_builder().compact(cfg, namespace):  # the merge may make another due
+                        with self._wanted_lock:
+                            self._wanted.setdefault((cfg.id, namespace), (cfg, namespace))
+                        self._compaction_wanted.set()
                 except Exception:  # the slabs it would merge stay as they are, all still live
                     log.exception("compaction of %s/%s failed; it is tried again after the next flush",
                                   cfg.name, namespace)

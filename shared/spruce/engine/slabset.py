@@ -83,6 +83,12 @@ class LocalSlabs:
                 self._slab_data[key] = data
         return data
 
+    def warm(self, index_id: str, namespace: str, ref: SlabRef, metric: str, *, graph: bool) -> None:
+        """Open ``ref`` before readers need it; with ``graph``, also build its graph now."""
+        data = self._view(index_id, namespace, ref, metric).data
+        if graph and self._graphs is not None:
+            self._graphs.build_now(data)
+
     def forget_slabs(self, index_id: str, slab_ids: set[str]) -> None:
         """Drop cached views of slabs that compaction replaced or garbage collection removed."""
         self._forget(lambda key: key[0] == index_id and key[1] in slab_ids)
