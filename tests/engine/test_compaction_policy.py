@@ -1,6 +1,6 @@
 """Which slabs compaction merges: unindexed (L0) slabs once there are enough of them, and the
 ANN-indexed slabs into one once those besides the largest hold ``tier_share`` of its rows
-(every query searches every slab); the embedded host keeps merging while the policy finds work,
+(every query searches every slab), leaving alone slabs of ``tier_max_rows``; the embedded host keeps merging while the policy finds work,
 without waiting for another flush."""
 
 from __future__ import annotations
@@ -46,8 +46,14 @@ def test_indexed_slabs_merge_once_the_smaller_ones_hold_the_tier_share(tmp_path)
     assert _layout(engine) == [(2000, True), (450, True), (400, True)]
     assert engine.compact("idx", NS)  # 850 ≥ 600: all three become one
     assert _layout(engine) == [(2850, True)]
-    ids = engine.list_ids("idx", NS, prefix=None, limit=3000, token=None).value[0]
-    assert ids == [f"r{i:05d}" for i in range(2850)]
+    engine.builder.settings.tier_max_rows = 2850  # a slab this large is left alone
+    _write(engine, 2850, 1000)
+    engine.flush("idx", NS)
+    assert engine.compact("idx", NS)
+    assert not engine.compact("idx", NS)
+    assert _layout(engine) == [(2850, True), (1000, True)]
+    ids = engine.list_ids("idx", NS, prefix=None, limit=4000, token=None).value[0]
+    assert ids == [f"r{i:05d}" for i in range(3850)]
     engine.close()
 
 

@@ -58,6 +58,9 @@ class BuilderSettings:
     # time than two (bench/RESULTS.md). Each rewrite grows the largest slab by at least this
     # share, so a row is re-indexed at most ~1 + 1/share times as a namespace grows.
     tier_share: float = 0.3
+    # ... but slabs of this many live rows are left as they are: a merge (and its index and graph)
+    # stays within what one builder run can hold in memory and finish (a few million rows).
+    tier_max_rows: int = 2_000_000
     ann_min_rows: int = 250_000  # slabs at least this large get an ANN index; below, exact numpy is faster (bench/)
     gc_grace_s: float = 30.0  # keep unreferenced objects this long for readers of older manifests
     poll_s: float = 0.1
@@ -244,7 +247,7 @@ class Builder:
         small = [r for r in manifest.slabs if not r.indexed]
         if len(small) >= s.l0_merge_count or sum(r.live for r in small) >= s.ann_min_rows:
             chosen.update({r.slab_id: r for r in small})
-        indexed = [r for r in manifest.slabs if r.indexed]
+        indexed = [r for r in manifest.slabs if r.indexed and r.live < s.tier_max_rows]
         if len(indexed) > 1:
             largest = max(r.live for r in indexed)
             if sum(r.live for r in indexed) - largest >= s.tier_share * largest:
