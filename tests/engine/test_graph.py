@@ -65,6 +65,18 @@ def loaded(tmp_path, request):
     eng.close()
 
 
+def two_slabs(tmp_path, X: np.ndarray, graphs: GraphSettings | None = None):
+    """An engine (builder run by hand) whose cosine index holds ``X`` in two flushed slabs."""
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9, l0_merge_count=10), start=False,
+                     graphs=graphs)
+    make_index(eng, dimension=DIM, metric="cosine")
+    half = len(X) // 2
+    for part in (range(0, half), range(half, len(X))):
+        eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in part])
+        eng.flush("idx", "ns")
+    return eng
+
+
 def slab_data(eng):
     """The one slab's process-wide data, as the query path sees it."""
     cfg = eng.describe_index("idx")
@@ -190,11 +202,7 @@ def test_slabs_compaction_replaced_get_no_graph(tmp_path):
     """A slab compaction merged away is marked retired: no graph is queued (or built) for it,
     while the merged slab gets one on its first search."""
     X = clustered(8, 10_000)
-    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False)
-    make_index(eng, dimension=DIM, metric="cosine")
-    for part in (range(0, 5000), range(5000, 10_000)):
-        eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in part])
-        eng.flush("idx", "ns")
+    eng = two_slabs(tmp_path, X)
     cfg = eng.describe_index("idx")
     old = [v.data for v in eng._cache.slabs.open(cfg.id, "ns", eng._cache.manifest(cfg.id, "ns"),
                                                  metric=cfg.metric).views]
@@ -220,12 +228,7 @@ def test_one_search_graphs_every_slab_even_when_builds_queue_up(tmp_path, monkey
 
     monkeypatch.setattr(graph_module.SlabGraph, "build", staticmethod(slow_build))
     X = clustered(9, 10_000)
-    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9, l0_merge_count=10), start=False,
-                     graphs=GraphSettings(idle_s=0.3))
-    make_index(eng, dimension=DIM, metric="cosine")
-    for part in (range(0, 5000), range(5000, 10_000)):
-        eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in part])
-        eng.flush("idx", "ns")
+    eng = two_slabs(tmp_path, X, graphs=GraphSettings(idle_s=0.3))
     eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
     wait_for_graphs(eng)
     cfg = eng.describe_index("idx")
@@ -248,11 +251,7 @@ def test_a_merge_of_graphed_slabs_commits_with_its_graph_built(tmp_path):
     """Queries go from the replaced slabs' graphs straight to the merged slab's: the builder
     builds its graph before the commit, so no query meets the merged slab without one."""
     X = clustered(10, 10_000)
-    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False)
-    make_index(eng, dimension=DIM, metric="cosine")
-    for part in (range(0, 5000), range(5000, 10_000)):
-        eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in part])
-        eng.flush("idx", "ns")
+    eng = two_slabs(tmp_path, X)
     eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
     wait_for_graphs(eng)
     assert eng.compact("idx", "ns", force=True)
