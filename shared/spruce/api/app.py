@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spruce.api import backups, bulk, control, data, inference, records
 from spruce.api.auth import ApiKeyMiddleware
@@ -13,14 +14,48 @@ from spruce.inference.service import InferenceService
 from spruce.jobs.workflow import JobHost
 
 
+class SpruceApp(FastAPI):
+    """FastAPI, except that ``POST /data/{index}/query`` skips FastAPI's own middleware and
+    router: the query is the hottest route and the one where latency is the product, and
+    each layer of that stack (error and telemetry middleware, body limits, exception
+    handling, exit stacks, router matching) costs the event loop per request. The query still
+    passes through the same error, key and version middleware as every other route."""
+
+    hot_query: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot_query is not None and scope["type"] == "http" and scope["method"] == "POST":
+            index_name = _query_target(scope["path"])
+            if index_name is not None:
+                scope["app"] = self
+                scope["path_params"] = {"index_name": index_name}
+                await self.hot_query(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _query_target(path: str) -> str | None:
+    """The index of a ``/data/{index}/query`` path (one the router would match), else None."""
+    if not path.startswith("/data/") or not path.endswith("/query"):
+        return None
+    name = path[len("/data/"):-len("/query")]
+    return name if name and "/" not in name else None
+
+
+def _guarded(app: ASGIApp, engine: Spruce) -> ASGIApp:
+    """``app`` inside the middleware every route passes through, outermost first: errors (so a
+    failed key or version check is Pinecone-shaped too), the API key, the API version."""
+    return UnexpectedErrorMiddleware(ApiKeyMiddleware(ApiVersionMiddleware(app), authenticate=engine.authenticate))
+
+
 def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...] = ("control", "data"),
-               inference_service: InferenceService | None = None, jobs: JobHost | None = None) -> FastAPI:
+               inference_service: InferenceService | None = None, jobs: JobHost | None = None) -> SpruceApp:
     """``public_url`` is how clients reach this server; index hosts are built from it (None:
     from each request's Host, as behind API Gateway). ``planes`` picks the routers: the AWS
     host runs the control and data planes as separate functions. ``inference_service``: the
     host's models (default: the packaged ones, run in this process). ``jobs`` runs long work
     (backups, restores, imports): in-process on the embedded host, Step Functions on AWS."""
-    app = FastAPI(title="Spruce", docs_url=None, redoc_url=None, openapi_url=None)
+    app = SpruceApp(title="Spruce", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
     app.state.jobs = jobs
     app.state.inference = inference_service or inference.service
@@ -36,8 +71,7 @@ def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...
         app.include_router(control.router)
         app.include_router(inference.router)  # Inference API lives on the control-plane host
         app.include_router(backups.router)  # backups, restore jobs, collections
-    # Added last = outermost: the error catcher also covers the auth and version checks.
-    app.add_middleware(ApiVersionMiddleware)
-    app.add_middleware(ApiKeyMiddleware, authenticate=engine.authenticate)
-    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(_guarded, engine=engine)  # inside FastAPI's own error middleware, like the hot path
+    if "data" in planes:
+        app.hot_query = _guarded(data.query_app, engine)
     return app

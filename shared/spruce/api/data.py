@@ -12,9 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from spruce.api import deps
 from spruce.api.control import metadata_schema_2025
+from spruce.api.errors import error_response
 from spruce.api.responses import JSONResponse, read_headers, write_headers
 from spruce.api.versions import ApiVersion
 from spruce.engine.model import Match, NamespaceInfo, ReadResult, WriteResult
@@ -24,6 +26,7 @@ from spruce.engine.validation import (
     FilterUpdate, parse_create_namespace, parse_delete, parse_fetch_by_metadata, parse_fetch_ids, parse_json,
     parse_list_params, parse_namespace, parse_query, parse_stats, parse_update, parse_upsert,
 )
+from spruce.errors import SpruceError
 
 router = APIRouter(prefix="/data/{index_name}")
 
@@ -57,9 +60,10 @@ def delete(index_name: str, engine: Engine, body: Body) -> Response:
 
 
 async def query(request: Request) -> Response:
-    """``POST /query``, the hottest route, as a plain Starlette route: FastAPI's route matching
+    """``POST /query``, the hottest route, without FastAPI's dependency solving: route matching
     and dependency solving were about half of the event loop's 0.40 ms of CPU per query
-    (py-spy, bench/RESULTS.md 2026-11-25, 200k)."""
+    (py-spy, bench/RESULTS.md 2026-11-25, 200k). ``app.SpruceApp`` serves it through
+    ``query_app``, ahead of FastAPI's middleware and router too."""
     body = await request.body()
     return await run_in_threadpool(_query, request.app.state.engine, request.path_params["index_name"], body)
 
@@ -71,8 +75,19 @@ def _query(engine: Spruce, index_name: str, body: bytes) -> Response:
     return _read({"matches": matches, "namespace": namespace, "usage": {"readUnits": 1}}, result)
 
 
-# Starlette's add_route does not apply the router's prefix.
+# Starlette's add_route does not apply the router's prefix. SpruceApp answers POST before the
+# router; the route stays so that other methods get the router's 405, as on every route.
 router.add_route(f"{router.prefix}/query", query, methods=["POST"])
+
+
+async def query_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /query`` as a bare ASGI app, for ``app.SpruceApp``'s hot path: the same
+    handler, its ``SpruceError`` rendered as the exception handlers would render it."""
+    try:
+        response = await query(Request(scope, receive))
+    except SpruceError as err:
+        response = error_response(scope["path"], err)
+    await response(scope, receive, send)
 
 
 @router.get("/vectors/fetch")

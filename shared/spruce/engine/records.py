@@ -8,11 +8,11 @@ tail is a ``frombuffer``, not a float parse.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
+import orjson
 
 Metadata = dict[str, Any]
 
@@ -153,11 +153,11 @@ def encode_op(op: Operation) -> tuple[str, bytes]:
         body, kind = None, ("drop_namespace" if op.drop_namespace else "delete_all")
     else:  # pragma: no cover - the Operation union is closed
         raise TypeError(f"not an operation: {op!r}")
-    return kind, json.dumps(body, separators=(",", ":")).encode()
+    return kind, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)  # compact, as json.dumps wrote it
 
 
 def decode_op(kind: str, payload: bytes) -> Operation:
-    body = json.loads(payload)
+    body = orjson.loads(payload)
     if kind == "upsert":
         return Upsert([decode_record(d) for d in body])
     if kind == "update":
