@@ -3,6 +3,8 @@ local LanceDB store and the S3 one (against the session's moto server)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -33,16 +35,20 @@ def slab(n: int = 20, dim: int = 8, **kw):
     return recs, build_slab_table(recs, list(range(1, n + 1)), dim)
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path) -> SlabStore:
-    if request.param == "local":
-        return LanceSlabStore(str(tmp_path / "slabs"))
+@pytest.fixture(params=["local", "local-index-in-child", "s3"])
+def store(request, tmp_path) -> Iterator[SlabStore]:
+    """``local-index-in-child`` is the embedded host's: ANN indexes are built in a child process."""
+    if request.param.startswith("local"):
+        local = LanceSlabStore(str(tmp_path / "slabs"), index_in_child=request.param == "local-index-in-child")
+        yield local
+        local.close()
+        return
     from spruce.storage.s3_slabs import open_s3_slab_store
     from tests.aws import fresh_bucket
 
     server = request.getfixturevalue("moto_server")
     s3 = server.client("s3")
-    return open_s3_slab_store(fresh_bucket(s3), s3_client=s3, storage_options=server.storage_options)
+    yield open_s3_slab_store(fresh_bucket(s3), s3_client=s3, storage_options=server.storage_options)
 
 
 def test_slab_round_trip(store):
@@ -77,6 +83,24 @@ def test_build_vector_index(store):
     assert [i.columns for i in opened.list_indices()] == [["vector"]]
     hits = opened.search(recs[3].values).distance_type("cosine").limit(5).select(["id", "_distance"]).to_arrow()
     assert hits.num_rows == 5
+
+
+def test_an_index_built_in_a_child_process_is_the_one_readers_open(tmp_path):
+    """The embedded host's store builds ANN indexes in a child process (its own LanceDB
+    runtime, so flushes go on meanwhile); this process opens the index it wrote."""
+    store = LanceSlabStore(str(tmp_path / "slabs"), index_in_child=True)
+    try:
+        recs, table = slab(512, 16)
+        store.write_slab("idx", NS, "big", table)
+        store.build_vector_index("idx", NS, "big", "cosine", 512)
+        workers = list(store._index_pool._processes.values())  # noqa: SLF001 - where it ran
+        assert workers and all(p.pid != os.getpid() for p in workers)
+        opened = store.open_slab("idx", NS, "big")
+        assert [i.columns for i in opened.list_indices()] == [["vector"]]
+        store.write_slab("idx", NS, "other", slab(5, 16, seed=3)[1])  # this process's LanceDB still writes
+    finally:
+        store.close()
+    assert store._index_pool is None  # noqa: SLF001
 
 
 @pytest.mark.parametrize("ids", [["a", "b", "ü"], []])

@@ -20,13 +20,17 @@ from spruce.engine.records import Record
 from spruce.engine.scoring import ResolvedQuery
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Hidden:
     """Base ids the log tail shadows (newer versions or deletes). Derived views (per-slab
-    masks) are memoised in ``cache``, so one overlay's reads compute them once."""
+    masks) are memoised in ``cache``, so one overlay's reads compute them once, and they are
+    derived from ``earlier``'s (the previous overlay's, if it had any) for the ids in
+    ``changed``: those whose membership may differ between the two."""
 
     ids: frozenset[str]
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    earlier: Hidden | None = None
+    changed: frozenset[str] = frozenset()
+    cache: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ class Builder:
     def flush(self, cfg: IndexConfig, namespace: str) -> bool:
         """Flush the whole tail of a namespace. Returns False when there was nothing to do."""
         with self.lock(cfg.id, namespace):
+            started = time.monotonic()
             snap = self._cache.snapshot(cfg.id, namespace, metric=cfg.metric, dimension=cfg.dimension)
             overlay, manifest = snap.overlay, snap.manifest
             if overlay.entry_count == 0:
@@ -125,11 +126,14 @@ class Builder:
                                 replaced.append(f"tomb-{ref.tombstones}")
                         slabs.append(new_ref)
             tail = overlay.live(cfg.dimension)
-            if tail.ids:
+            if tail.row_of:
                 slab_id = _new_id(overlay.max_lsn)
-                self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(tail.records, tail.lsns,
-                                                                                 cfg.dimension))
-                slabs.append(SlabRef(slab_id, len(tail.ids), min(tail.lsns), max(tail.lsns)))
+                rows = tail.live_rows()
+                lsns = [tail.lsns[row] for row in rows]
+                vectors = None if tail.matrix is None else tail.matrix[rows]
+                self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(
+                    [tail.records[row] for row in rows], lsns, cfg.dimension, vectors=vectors))
+                slabs.append(SlabRef(slab_id, len(rows), min(lsns), max(lsns)))
                 written.append(f"slab-{slab_id}")
             nxt = manifest.next(flushed_lsn=overlay.max_lsn, record_count=snap.record_count, slabs=tuple(slabs))
             if not self._commit(cfg, namespace, manifest, nxt, replaced):
@@ -137,6 +141,8 @@ class Builder:
                 self._delete(cfg.id, ns_key, written)  # never referenced: no reader can hold them
                 return False
             self._log.truncate(cfg.id, namespace, overlay.max_lsn)
+            log.debug("flushed %d entries (%d records) of %s/%s in %.2fs", overlay.entry_count, len(overlay.touched),
+                      cfg.name, namespace, time.monotonic() - started)
             return True
 
     def _shadow(self, index_id: str, ns_key: str, ref: SlabRef, view: SlabView, shadowed: set[str]) -> SlabRef | None:

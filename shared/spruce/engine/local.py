@@ -33,6 +33,7 @@ class EmbeddedSpruce(Spruce):
                          builder=Builder(store, store, slabs, local, cache, settings, holds=GcHolds(store).held,
                                          warm=True))
         self._store = store
+        self._slabs = slabs
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._wanted: dict[tuple[str, str], tuple[IndexConfig, str]] = {}  # namespaces to try merging
@@ -119,6 +120,7 @@ class EmbeddedSpruce(Spruce):
             worker.join(timeout=60)
         self._workers = []
         self.graphs.close()
+        self._slabs.close()
 
 
 def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, graphs: GraphSettings | None = None,
@@ -126,7 +128,7 @@ def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, graph
     """Open (creating if needed) an embedded Spruce in ``data_dir`` and start its builder."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = EmbeddedSpruce(SqliteStore(data_dir / "spruce.db"), LanceSlabStore(str(data_dir / "slabs")),
+    engine = EmbeddedSpruce(SqliteStore(data_dir / "spruce.db"), LanceSlabStore(str(data_dir / "slabs"), index_in_child=True),
                             settings or BuilderSettings(), graphs)
     if start:
         engine.start()

@@ -6,6 +6,10 @@ after a flush. An overlay is immutable once built; reads that arrive with newer 
 entries extend a copy. Every change it holds keeps the LSN that made it, so after a flush the
 overlay is rebased (the changes the flush wrote into slabs dropped) rather than rebuilt from
 the log: a flush that took long leaves a long tail, and re-decoding it stalled reads.
+
+For the same reason the views derived from an overlay (its live records, ``engine.tail``, and
+the base rows it hides, ``base.Hidden``) are derived from those of the overlay it came from,
+for the ids that changed between the two, rather than from the whole tail.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-import numpy as np
-
+from spruce.engine.base import Hidden
 from spruce.engine.filters import Filter, parse_filter
 from spruce.engine.records import (
     DeleteAll, DeleteByFilter, DeleteIds, LogEntry, Record, Update, UpdateByFilter, Upsert, apply_update,
 )
+from spruce.engine.tail import TailRecords
 
 
 class Base(Protocol):
@@ -37,16 +41,6 @@ class Base(Protocol):
 
 
 @dataclass(slots=True)
-class TailRecords:
-    """The live records of an overlay, laid out for scoring."""
-
-    ids: list[str]
-    records: list[Record]
-    lsns: list[int]
-    matrix: np.ndarray | None  # float32 (n, dim), dense indexes only
-
-
-@dataclass(slots=True)
 class Overlay:
     manifest_version: int
     flushed_lsn: int
@@ -56,6 +50,10 @@ class Overlay:
     base_excluded: dict[str, int] = field(default_factory=dict)  # base id deleted by filter -> lsn (never in touched)
     _cache: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The overlay whose derived views this one's are derived from, and the ids whose state may
+    # differ between the two. Never a chain: an overlay that hands its views on forgets its own.
+    _parent: Overlay | None = None
+    _changed: frozenset[str] = frozenset()
 
     @staticmethod
     def empty(manifest_version: int, flushed_lsn: int) -> Overlay:
@@ -76,6 +74,8 @@ class Overlay:
         touched = dict(self.touched)
         cleared = self.cleared_lsn
         excluded = dict(self.base_excluded)
+        changed: set[str] = set()
+        cleared_here = False
         update_ids = [e.op.id for e in entries if isinstance(e.op, Update)]
         base_records = base.get(update_ids) if update_ids and not cleared else {}
 
@@ -92,38 +92,60 @@ class Overlay:
                 for rec in op.records:
                     touched[rec.id] = (rec, lsn)
                     excluded.pop(rec.id, None)
+                changed.update(rec.id for rec in op.records)
             elif isinstance(op, Update):
                 rec = current(op.id)
                 if rec is not None:
                     touched[op.id] = (apply_update(rec, op), lsn)
                     excluded.pop(op.id, None)
+                    changed.add(op.id)
             elif isinstance(op, UpdateByFilter):
                 flt = parse_filter(op.filter)
                 change = Update("", set_metadata=op.set_metadata)
                 for rid, (rec, _) in list(touched.items()):
                     if rec is not None and flt.matches(rec.metadata):
                         touched[rid] = (apply_update(rec, change), lsn)
+                        changed.add(rid)
                 if cleared is None:
                     hits = sorted(rid for rid in base.ids_matching(flt) if rid not in touched and rid not in excluded)
                     for rid, rec in base.get(hits).items():
                         touched[rid] = (apply_update(rec, change), lsn)
+                        changed.add(rid)
             elif isinstance(op, DeleteIds):
                 for rid in op.ids:
                     touched[rid] = (None, lsn)
                     excluded.pop(rid, None)
+                changed.update(op.ids)
             elif isinstance(op, DeleteByFilter):
                 flt = parse_filter(op.filter)  # never empty: the write path rejects empty filters
                 for rid, (rec, _) in list(touched.items()):
                     if rec is not None and flt.matches(rec.metadata):
                         touched[rid] = (None, lsn)
+                        changed.add(rid)
                 if cleared is None:
-                    excluded.update(dict.fromkeys(
-                        (rid for rid in base.ids_matching(flt) if rid not in touched and rid not in excluded), lsn))
+                    hits = [rid for rid in base.ids_matching(flt) if rid not in touched and rid not in excluded]
+                    excluded.update(dict.fromkeys(hits, lsn))
+                    changed.update(hits)
             elif isinstance(op, DeleteAll):
                 touched = {}
                 excluded = {}
                 cleared = lsn
-        return Overlay(self.manifest_version, self.flushed_lsn, entries[-1].lsn, touched, cleared, excluded)
+                cleared_here = True
+        out = Overlay(self.manifest_version, self.flushed_lsn, entries[-1].lsn, touched, cleared, excluded)
+        if not cleared_here:  # a delete-all changes everything: the new overlay's views start over
+            self._hand_on(out, changed)
+        return out
+
+    def _hand_on(self, child: Overlay, changed: set[str]) -> None:
+        """Let ``child`` derive its views from this overlay's (or, if this one has none yet,
+        from those of the overlay this one would derive its own from)."""
+        with self._lock:
+            has_views = "hidden" in self._cache or any(isinstance(k, tuple) and k[0] == "live" for k in self._cache)
+            if has_views:
+                child._parent, child._changed = self, frozenset(changed)
+                self._parent, self._changed = None, frozenset()
+            elif self._parent is not None:
+                child._parent, child._changed = self._parent, self._changed | changed
 
     def over(self, manifest_version: int) -> Overlay:
         """This overlay for a later manifest of the same flushed LSN (the same records in other
@@ -135,11 +157,17 @@ class Overlay:
         changes up to ``flushed_lsn`` are in that base's slabs now, so only later ones are kept.
         Sound because the flush resolved the same entries with ``extend``; an id excluded by a
         later delete-by-filter was untouched since this base, so the new base holds the same
-        row for it. Nothing memoised is kept: masks and counts depend on the base."""
-        return Overlay(manifest_version, flushed_lsn, max(self.max_lsn, flushed_lsn),
-                       {rid: hit for rid, hit in self.touched.items() if hit[1] > flushed_lsn},
-                       self.cleared_lsn if self.cleared_lsn is not None and self.cleared_lsn > flushed_lsn else None,
-                       {rid: lsn for rid, lsn in self.base_excluded.items() if lsn > flushed_lsn})
+        row for it. Nothing memoised is kept (masks and counts depend on the base), but the
+        views are derived from this overlay's: only the ids the flush wrote changed."""
+        touched = {rid: hit for rid, hit in self.touched.items() if hit[1] > flushed_lsn}
+        excluded = {rid: lsn for rid, lsn in self.base_excluded.items() if lsn > flushed_lsn}
+        out = Overlay(manifest_version, flushed_lsn, max(self.max_lsn, flushed_lsn), touched,
+                      self.cleared_lsn if self.cleared_lsn is not None and self.cleared_lsn > flushed_lsn else None,
+                      excluded)
+        if self.cleared_lsn is None:
+            self._hand_on(out, {rid for rid in self.touched if rid not in touched} |
+                          {rid for rid in self.base_excluded if rid not in excluded})
+        return out
 
     # ------------------------------------------------------------------ derived views
 
@@ -147,20 +175,26 @@ class Overlay:
         """Base ids this overlay hides (ignoring ``base_cleared``, which hides all)."""
         return self.touched.keys() | self.base_excluded
 
+    def hidden(self) -> Hidden:
+        """The base ids this overlay hides; masks derived from them are memoised on it."""
+        def compute() -> Hidden:
+            parent, changed = self._parent, self._changed
+            earlier = None if parent is None else parent._cache.get("hidden")
+            if earlier is None:
+                return Hidden(frozenset(self.shadowed_ids()))
+            earlier.earlier = None  # never a chain of them
+            return Hidden(frozenset(self.shadowed_ids()), earlier, changed)
+        return self.cached("hidden", compute)
+
     def live(self, dimension: int | None) -> TailRecords:
-        with self._lock:
-            hit = self._cache.get(("live", dimension))
-            if hit is None:
-                items = sorted((rid, rec, lsn) for rid, (rec, lsn) in self.touched.items() if rec is not None)
-                records = [rec for _, rec, _ in items]
-                matrix = None
-                if dimension is not None:
-                    matrix = np.empty((len(records), dimension), dtype=np.float32)
-                    for i, rec in enumerate(records):
-                        matrix[i] = rec.values
-                hit = TailRecords([rid for rid, _, _ in items], records, [lsn for _, _, lsn in items], matrix)
-                self._cache[("live", dimension)] = hit
-            return hit
+        """The live records (``engine.tail``); with ``dimension``, their vectors too."""
+        def compute() -> TailRecords:
+            parent, changed = self._parent, self._changed
+            earlier = None if parent is None else parent._cache.get(("live", dimension))
+            if earlier is None:
+                return TailRecords.build(self.touched, dimension)
+            return earlier.derive(self.touched, changed, dimension)
+        return self.cached(("live", dimension), compute)
 
     def record_count(self, base: Base) -> int:
         with self._lock:

@@ -38,7 +38,12 @@ def dense_scores(metric: str, matrix: np.ndarray, norms: np.ndarray | None, q: n
 
 
 def row_norms(metric: str, matrix: np.ndarray) -> np.ndarray | None:
-    sq = np.einsum("ij,ij->i", matrix, matrix)
+    return norms_from_squares(metric, np.einsum("ij,ij->i", matrix, matrix))
+
+
+def norms_from_squares(metric: str, sq: np.ndarray) -> np.ndarray | None:
+    """What ``dense_scores`` needs of each row, from its squared norm: the inverse norm for
+    cosine, the squared norm for euclidean, nothing for dot product."""
     if metric == "cosine":
         with np.errstate(divide="ignore"):
             return np.where(sq > 0, 1.0 / np.sqrt(sq), 0.0).astype(np.float32)

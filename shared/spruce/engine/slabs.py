@@ -31,16 +31,20 @@ if TYPE_CHECKING:
 _LAYOUT_KEY = b"spruce.metadata_layout"
 
 
-def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: int | None) -> pa.Table:
-    """Arrow table for a new slab; ``records[i]`` was last written at ``lsns[i]``."""
+def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: int | None, *,
+                     vectors: np.ndarray | None = None) -> pa.Table:
+    """Arrow table for a new slab; ``records[i]`` was last written at ``lsns[i]``;
+    ``vectors``: their vectors as one float32 matrix, if the caller has it."""
     columns: dict[str, pa.Array] = {
         "id": pa.array([r.id for r in records], pa.string()),
         "lsn": pa.array(np.asarray(lsns, dtype=np.int64)),
     }
     if dimension is not None:
-        flat = np.empty((len(records), dimension), dtype=np.float32)
-        for i, r in enumerate(records):
-            flat[i] = r.values
+        flat = vectors
+        if flat is None:
+            flat = np.empty((len(records), dimension), dtype=np.float32)
+            for i, r in enumerate(records):
+                flat[i] = r.values
         columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), dimension)
     columns["sparse_indices"] = pa.array(
         [None if r.sparse is None else r.sparse.indices for r in records], pa.list_(pa.uint32()))

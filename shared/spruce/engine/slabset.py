@@ -104,6 +104,34 @@ class LocalSlabs:
                 del self._views[key]
 
 
+def _visible_rows(view: SlabView, hidden: Hidden) -> np.ndarray:
+    """``view``'s live rows less those ``hidden`` names (a bool per row), memoised per view
+    (views are shared by the manifests that list the same slab and tombstones) and derived,
+    where ``hidden.earlier`` has it, from the earlier mask for the ids that changed."""
+    key = ("mask", id(view))
+    found = hidden.cache.get(key)
+    if found is not None and found[0] is view:
+        return found[1]
+    earlier = hidden.earlier
+    before = None if earlier is None else earlier.cache.get(key)
+    id_to_row = view.data.id_to_row
+    if before is not None and before[0] is view:
+        mask = before[1]
+        changed = [(row, rid) for rid in hidden.changed if (row := id_to_row.get(rid)) is not None]
+        if changed:
+            mask = mask.copy()
+            for row, rid in changed:
+                mask[row] = view.alive[row] and rid not in hidden.ids
+    else:
+        mask = view.alive
+        rows = [r for r in map(id_to_row.get, hidden.ids) if r is not None]
+        if rows:
+            mask = mask.copy()
+            mask[rows] = False
+    hidden.cache[key] = (view, mask)  # the view is held, so its id() is not reused meanwhile
+    return mask
+
+
 def _mask_of(rows: np.ndarray, alive: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(alive), dtype=bool)
     mask[rows] = True
@@ -160,18 +188,9 @@ class SlabSet:
         """Each slab with its rows that neither tombstones nor ``hidden`` shadow."""
         key = ("visible", self.key)
         found = hidden.cache.get(key)
-        if found is not None:
-            return found
-        out = []
-        for view in self.views:
-            mask = view.alive
-            rows = [r for r in map(view.data.id_to_row.get, hidden.ids) if r is not None]
-            if rows:
-                mask = mask.copy()
-                mask[rows] = False
-            out.append((view, mask))
-        hidden.cache[key] = out
-        return out
+        if found is None:
+            found = hidden.cache[key] = [(view, _visible_rows(view, hidden)) for view in self.views]
+        return found
 
     def list_ids(self, prefix: str, after: str | None, want: int, hidden: Hidden) -> list[str]:
         streams = [scan_sorted(view.data.sorted_ids, view.data.sorted_rows, mask, prefix, after, want)

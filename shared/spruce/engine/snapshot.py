@@ -21,7 +21,8 @@ from spruce.engine.manifest import Manifest
 from spruce.engine.model import Match, QuerySpec
 from spruce.engine.overlay import Overlay
 from spruce.engine.records import Record
-from spruce.engine.scoring import DEFAULT_SCAN_FACTOR, ResolvedQuery, exact_scores, higher_is_better, query_norm, row_norms, top
+from spruce.engine.scoring import (DEFAULT_SCAN_FACTOR, ResolvedQuery, exact_scores, higher_is_better, norms_from_squares,
+                                   query_norm, top)
 from spruce.engine.sparse import SparsePostings
 
 @dataclass(slots=True)
@@ -55,7 +56,7 @@ class Snapshot:
         return not self.overlay.base_cleared and bool(self.manifest.slabs)
 
     def _hidden(self) -> Hidden:
-        return self.overlay.cached("hidden", lambda: Hidden(frozenset(self.overlay.shadowed_ids())))
+        return self.overlay.hidden()
 
     # ------------------------------------------------------------------ fetch
 
@@ -81,7 +82,7 @@ class Snapshot:
         prefix = prefix or ""
         want = limit + 1
         from_base = self.base.list_ids(prefix, after, want, self._hidden()) if self._base_visible else []
-        tail = self.overlay.live(None).ids  # already sorted
+        tail = self.overlay.live(self.dimension).sorted_ids
         merged = list(heapq.merge(from_base, scan_sorted(tail, None, None, prefix, after, want)))[:want]
         return merged[:limit], len(merged) > limit
 
@@ -92,15 +93,16 @@ class Snapshot:
         update by filter). Slabs answer with their SQL prefilter, the tail with the evaluator."""
         found = self.base.matching_ids(flt, self._hidden()) if self._base_visible else []
         tail = self.overlay.live(self.dimension)
-        found += [rid for rid, rec in zip(tail.ids, tail.records) if flt.matches(rec.metadata)]
+        found += [rid for rid, row in tail.row_of.items() if flt.matches(tail.records[row].metadata)]
         found.sort()
         return found
 
     def metadata_keys(self) -> list[str]:
         """The metadata keys held by the namespace's slabs and tail, sorted (``indexed_fields``)."""
         keys = self.base.metadata_keys(self._hidden()) if self._base_visible else set()
-        for rec in self.overlay.live(self.dimension).records:
-            keys.update(rec.metadata or ())
+        tail = self.overlay.live(self.dimension)
+        for row in tail.row_of.values():
+            keys.update(tail.records[row].metadata or ())
         return sorted(keys)
 
     # ------------------------------------------------------------------ query
@@ -138,23 +140,26 @@ class Snapshot:
 
     def _search_tail(self, q: ResolvedQuery, k: int, flt: Filter | None) -> list[_Candidate]:
         tail = self.overlay.live(self.dimension)
-        if not tail.ids:
+        if not tail.row_of:
             return []
         postings = None
-        if q.sparse is not None:
+        if q.sparse is not None:  # over every row, dead ones too (they are never chosen)
             postings = self.overlay.cached("postings", lambda: SparsePostings.from_vectors(
                 [rec.sparse for rec in tail.records]))
         rows = None
+        keep = None if tail.all_alive else tail.alive
         if flt is not None:
-            rows = np.array([i for i, rec in enumerate(tail.records) if flt.matches(rec.metadata)], dtype=np.int64)
+            rows = np.array([row for row in tail.live_rows() if flt.matches(tail.records[row].metadata)],
+                            dtype=np.int64)
+            keep = None
             if not len(rows):
                 return []
-        matrix = None
+        matrix = norms = None
         if q.dense is not None:
             matrix = tail.matrix if rows is None else tail.matrix[rows]
-        norms = None if matrix is None else row_norms(self.metric, matrix)
+            norms = norms_from_squares(self.metric, tail.sq if rows is None else tail.sq[rows])
         scores = exact_scores(self.metric, q, matrix, norms, postings, rows)
-        chosen = top(scores, None, k, self.metric, drop_zero=q.dense is None)
+        chosen = top(scores, keep, k, self.metric, drop_zero=q.dense is None)
         positions = chosen if rows is None else rows[chosen]
         return [_Candidate(float(scores[i]), tail.ids[p], None, int(p)) for i, p in zip(chosen, positions)]
 

@@ -5,14 +5,22 @@ Layout under ``root`` (a local directory, or an ``s3://`` URI for the AWS host):
 directory is one LanceDB database; every object in it is written once and never changed
 (invariant 5) — a new manifest refers to new objects, and garbage collection removes the
 ones no manifest needs.
+
+ANN indexes can be built in a child process (``index_in_child``, the embedded host): LanceDB
+runs every call of a process on one runtime, and a 300k–1M-row IVF-HNSW-SQ build on it held
+back the builder's flushes (writes of new slabs) for 20–70 s each, so the log tail grew to
+300k records and reads stalled for seconds (bench/read_stall.py, bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import shutil
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import lancedb
@@ -25,6 +33,15 @@ from spruce.engine.scoring import LANCE_DISTANCE
 ROWS_PER_PARTITION = 32_768
 
 
+def _create_vector_index(table, metric: str, rows: int) -> None:
+    partitions = max(1, math.ceil(rows / ROWS_PER_PARTITION))
+    table.create_index("vector", config=IvfHnswSq(distance_type=LANCE_DISTANCE[metric], num_partitions=partitions))
+
+
+def _build_in_child(uri: str, storage_options: dict[str, str] | None, name: str, metric: str, rows: int) -> None:
+    _create_vector_index(lancedb.connect(uri, storage_options=storage_options).open_table(name), metric, rows)
+
+
 class LanceSlabStore:
     """``storage_options`` go to every ``lancedb.connect`` (object-store endpoint, credentials).
     ``drop_index_objects(index_id)`` deletes everything stored for an index and
@@ -34,8 +51,11 @@ class LanceSlabStore:
 
     def __init__(self, root: str, *, storage_options: dict[str, str] | None = None,
                  drop_index_objects: Callable[[str], None] | None = None,
-                 copy_dataset: Callable[[str, str, str, str], int] | None = None) -> None:
+                 copy_dataset: Callable[[str, str, str, str], int] | None = None,
+                 index_in_child: bool = False) -> None:
         self._root = root.rstrip("/")
+        self._index_in_child = index_in_child
+        self._index_pool: ProcessPoolExecutor | None = None  # started by the first index build
         self._storage_options = storage_options
         if drop_index_objects is None or copy_dataset is None:
             if "://" in self._root:
@@ -61,9 +81,28 @@ class LanceSlabStore:
         return self._db(index_id, ns_key).open_table(f"slab-{slab_id}")
 
     def build_vector_index(self, index_id: str, ns_key: str, slab_id: str, metric: str, rows: int) -> None:
-        table = self.open_slab(index_id, ns_key, slab_id)
-        partitions = max(1, math.ceil(rows / ROWS_PER_PARTITION))
-        table.create_index("vector", config=IvfHnswSq(distance_type=LANCE_DISTANCE[metric], num_partitions=partitions))
+        if not self._index_in_child:
+            _create_vector_index(self.open_slab(index_id, ns_key, slab_id), metric, rows)
+            return
+        args = (f"{self._root}/{index_id}/{ns_key}", self._storage_options, f"slab-{slab_id}", metric, rows)
+        with self._lock:
+            if self._index_pool is None:
+                self._index_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._index_pool
+        try:
+            pool.submit(_build_in_child, *args).result()
+        except BrokenProcessPool:  # the child died (killed, out of memory): the next build starts another
+            with self._lock:
+                if self._index_pool is pool:
+                    self._index_pool = None
+            raise
+
+    def close(self) -> None:
+        """Stop the index-building child, if one was started."""
+        with self._lock:
+            pool, self._index_pool = self._index_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def write_tombstones(self, index_id: str, ns_key: str, name: str, ids: list[str]) -> None:
         data = pa.table({"id": pa.array(ids, pa.string())})
