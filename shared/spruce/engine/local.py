@@ -128,8 +128,8 @@ def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, graph
     """Open (creating if needed) an embedded Spruce in ``data_dir`` and start its builder."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = EmbeddedSpruce(SqliteStore(data_dir / "spruce.db"), LanceSlabStore(str(data_dir / "slabs"), index_in_child=True),
-                            settings or BuilderSettings(), graphs)
+    slabs = LanceSlabStore(str(data_dir / "slabs"), index_in_child=True)  # flushes never wait on an index build
+    engine = EmbeddedSpruce(SqliteStore(data_dir / "spruce.db"), slabs, settings or BuilderSettings(), graphs)
     if start:
         engine.start()
     return engine

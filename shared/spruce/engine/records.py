@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -84,6 +85,14 @@ class LogEntry:
     lsn: int
     op: Operation
     committed_at: float = field(default=0.0)
+
+
+def stack_values(records: Sequence[Record], dimension: int) -> np.ndarray:
+    """The records' dense vectors as one float32 matrix, a row per record."""
+    out = np.empty((len(records), dimension), dtype=np.float32)
+    for i, rec in enumerate(records):
+        out[i] = rec.values
+    return out
 
 
 def apply_update(current: Record, update: Update) -> Record:

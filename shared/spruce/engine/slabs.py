@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from spruce.engine.filters import Filter, to_sql
 from spruce.engine.metadata import MetadataLayout, build_metadata_columns
-from spruce.engine.records import Record, SparseVector
+from spruce.engine.records import Record, SparseVector, stack_values
 from spruce.engine.scoring import row_norms
 from spruce.engine.sparse import SparsePostings
 
@@ -40,11 +40,7 @@ def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: 
         "lsn": pa.array(np.asarray(lsns, dtype=np.int64)),
     }
     if dimension is not None:
-        flat = vectors
-        if flat is None:
-            flat = np.empty((len(records), dimension), dtype=np.float32)
-            for i, r in enumerate(records):
-                flat[i] = r.values
+        flat = stack_values(records, dimension) if vectors is None else vectors
         columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), dimension)
     columns["sparse_indices"] = pa.array(
         [None if r.sparse is None else r.sparse.indices for r in records], pa.list_(pa.uint32()))

@@ -146,12 +146,11 @@ class Snapshot:
         if q.sparse is not None:  # over every row, dead ones too (they are never chosen)
             postings = self.overlay.cached("postings", lambda: SparsePostings.from_vectors(
                 [rec.sparse for rec in tail.records]))
-        rows = None
-        keep = None if tail.all_alive else tail.alive
+        rows = None  # with a filter: the live rows it keeps; without: every row, dead ones masked by keep
+        keep = None if tail.all_alive or flt is not None else tail.alive
         if flt is not None:
             rows = np.array([row for row in tail.live_rows() if flt.matches(tail.records[row].metadata)],
                             dtype=np.int64)
-            keep = None
             if not len(rows):
                 return []
         matrix = norms = None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spruce.engine.records import Record
+from spruce.engine.records import Record, stack_values
 
 #: Rows of a new vector buffer, at least; buffers grow by doubling.
 _MIN_CAPACITY = 1_024
@@ -57,13 +57,6 @@ class _Rows:
         self.data[n:n + k] = vectors
         self.sq[n:n + k] = np.einsum("ij,ij->i", self.data[n:n + k], self.data[n:n + k])
         self.end = n + k
-
-
-def _vectors(records: list[Record], dimension: int) -> np.ndarray:
-    out = np.empty((len(records), dimension), dtype=np.float32)
-    for i, rec in enumerate(records):
-        out[i] = rec.values
-    return out
 
 
 def _merge_sorted(old: list[str], remove: Collection[str], insert: list[str]) -> list[str]:
@@ -114,9 +107,9 @@ class TailRecords:
     def all_alive(self) -> bool:
         return len(self.row_of) == len(self.ids)
 
-    def live_rows(self) -> list[int]:
+    def live_rows(self) -> np.ndarray:
         """The live rows, in arrival order."""
-        return sorted(self.row_of.values())
+        return np.flatnonzero(self.alive)
 
     @staticmethod
     def build(touched: Mapping[str, tuple[Record | None, int]], dimension: int | None) -> TailRecords:
@@ -128,23 +121,24 @@ class TailRecords:
         """The tail of ``touched``, given that this is the tail of an earlier ``touched`` that
         differs from it at most for the ids in ``changed``."""
         n = len(self.ids)
-        dying = [self.row_of[rid] for rid in changed if rid in self.row_of]
+        was_live = [rid for rid in changed if rid in self.row_of]
+        dying = [self.row_of[rid] for rid in was_live]
         born = [rid for rid in changed if rid in touched and touched[rid][0] is not None]
         live = len(self.row_of) - len(dying) + len(born)
         if n - len(self.row_of) + len(dying) > max(live, _MIN_CAPACITY):  # more dead rows than live: drop them
             return self._compacted(dying).derive(touched, changed, dimension)
         records = [touched[rid][0] for rid in born]
         row_of = dict(self.row_of)
-        for rid in changed:
-            row_of.pop(rid, None)
+        for rid in was_live:
+            del row_of[rid]
         row_of.update(zip(born, range(n, n + len(born))))
         alive = np.concatenate([self.alive, np.ones(len(born), dtype=bool)])
         alive[dying] = False
         rows = self._rows
         if dimension is not None and born:
-            rows = (rows or _Rows(dimension, _MIN_CAPACITY)).append(n, _vectors(records, dimension))
+            rows = (rows or _Rows(dimension, _MIN_CAPACITY)).append(n, stack_values(records, dimension))
         born_set = set(born)
-        gone = [rid for rid in changed if rid in self.row_of and rid not in born_set]
+        gone = [rid for rid in was_live if rid not in born_set]
         new = sorted(rid for rid in born if rid not in self.row_of)
         return TailRecords(self.ids + born, self.records + records, self.lsns + [touched[rid][1] for rid in born],
                            alive, row_of, _merge_sorted(self.sorted_ids, gone, new), rows)
