@@ -76,3 +76,22 @@ def test_other_methods_on_query_get_405(client):
 @pytest.mark.parametrize("path", ["/data//query", "/data/a/b/query", "/data/movies/queryx"])
 def test_paths_that_are_not_a_query_route_go_to_the_router(client, path):
     assert client.post(path, json={}).status_code == 404
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    (QUERY, {"vector": [1.0, 0.1], "topK": 1}),
+    ("/data/movies/vectors/upsert", {"vectors": [{"id": "c", "values": [0.5, 0.5]}]}),
+    ("/data/movies/vectors/update", {"id": "a", "setMetadata": {"genre": "drama"}}),
+    ("/data/movies/vectors/update", {"filter": {"genre": "drama"}, "setMetadata": {"seen": True}}),
+    ("/data/movies/describe_index_stats", {}),
+])
+def test_one_catalog_read_per_data_plane_request(client, monkeypatch, path, body):
+    """The router validates against the index's config and hands that config to the engine: a
+    second read would be a second consistent GetItem per request on AWS."""
+    catalog = client.app.state.engine._catalog
+    reads: list[str] = []
+    get_index = catalog.get_index
+    monkeypatch.setattr(catalog, "get_index", lambda name: reads.append(name) or get_index(name))
+    r = client.post(path, json=body)
+    assert r.status_code == 200, r.text
+    assert reads == ["movies"]

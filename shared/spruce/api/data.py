@@ -37,19 +37,21 @@ Version = Annotated[ApiVersion, Depends(deps.api_version)]
 
 @router.post("/vectors/upsert")
 def upsert(index_name: str, engine: Engine, body: Body) -> Response:
-    namespace, records = parse_upsert(parse_json(body), engine.describe_index(index_name))
-    return _written({"upsertedCount": len(records)}, engine.upsert(index_name, namespace, records))
+    cfg = engine.describe_index(index_name)
+    namespace, records = parse_upsert(parse_json(body), cfg)
+    return _written({"upsertedCount": len(records)}, engine.upsert(cfg, namespace, records))
 
 
 @router.post("/vectors/update")
 def update(index_name: str, engine: Engine, body: Body) -> Response:
-    namespace, upd = parse_update(parse_json(body), engine.describe_index(index_name))
+    cfg = engine.describe_index(index_name)
+    namespace, upd = parse_update(parse_json(body), cfg)
     if isinstance(upd, FilterUpdate):
-        matched, result = engine.update_by_filter(index_name, namespace, upd.filter, upd.set_metadata,
+        matched, result = engine.update_by_filter(cfg, namespace, upd.filter, upd.set_metadata,
                                                   dry_run=upd.dry_run)
         body_out = {"matchedRecords": matched}
         return JSONResponse(body_out) if result is None else _written(body_out, result)
-    return _written({}, engine.update(index_name, namespace, upd))
+    return _written({}, engine.update(cfg, namespace, upd))
 
 
 @router.post("/vectors/delete")
@@ -69,8 +71,9 @@ async def query(request: Request) -> Response:
 
 
 def _query(engine: Spruce, index_name: str, body: bytes) -> Response:
-    namespace, spec = parse_query(parse_json(body), engine.describe_index(index_name))
-    result = engine.query(index_name, namespace, spec)
+    cfg = engine.describe_index(index_name)
+    namespace, spec = parse_query(parse_json(body), cfg)
+    result = engine.query(cfg, namespace, spec)
     matches = [_match(m, spec.include_values, spec.include_metadata) for m in result.value]
     return _read({"matches": matches, "namespace": namespace, "usage": {"readUnits": 1}}, result)
 
@@ -171,7 +174,7 @@ def delete_namespace(index_name: str, namespace: str, engine: Engine) -> Respons
 
 def _stats(index_name: str, engine: Spruce) -> Response:
     cfg = engine.describe_index(index_name)
-    result = engine.stats(index_name)
+    result = engine.stats(cfg)
     body: dict[str, Any] = {
         "namespaces": {name: {"vectorCount": n} for name, n in result.value.items()},
         "indexFullness": 0.0,

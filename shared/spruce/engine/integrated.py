@@ -92,7 +92,7 @@ class Records:
                 batch.append(Record(id=rid, sparse=vector, metadata={**md, TERMS_KEY: words(text)}))
             else:
                 batch.append(Record(id=rid, values=vector, metadata=md))
-        return self._engine.upsert(index, namespace, batch)
+        return self._engine.upsert(cfg, namespace, batch)
 
     def search(self, index: str, namespace: str, body: Any) -> ReadResult[dict[str, Any]]:
         namespace = parse_namespace(namespace)
@@ -139,7 +139,7 @@ class Records:
             spec.vector, spec.sparse = _search_vector(cfg, vector_doc)
         else:
             spec.id = parse_id(rid, "query.id")
-        found = self._engine.query(index, namespace, spec)
+        found = self._engine.query(cfg, namespace, spec)
         hits = [{"_id": m.id, "_score": float(m.score), "md": m.metadata or {}} for m in found.value]
         if rerank is not None and hits:
             hits, usage["rerank_units"] = self._rerank(rerank, rerank.get("query") or text, hits)

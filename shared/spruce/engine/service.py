@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # the builder (and LanceDB) exist only on hosts that build sl
 
 log = logging.getLogger("spruce.engine")
 
+#: An index by name, or its config as already read for this request.
+IndexRef = str | IndexConfig
+
 DELETION_PROTECTED = (
     "Deletion protection is enabled for this index. Disable deletion protection before retrying."
 )
@@ -66,6 +69,11 @@ class Spruce:
         if body is None:
             raise NotFoundError(f"Index {name} not found.")
         return _decode_cfg(body)
+
+    def _config(self, index: IndexRef) -> IndexConfig:
+        """An index named by the caller, or the config it already read (a router that validated the
+        request against it): one catalog read per request, a consistent GetItem on AWS."""
+        return index if isinstance(index, IndexConfig) else self.describe_index(index)
 
     def index_if_same(self, name: str, index_id: str) -> IndexConfig | None:
         """The index named ``name`` if it is still the one with ``index_id``: a long job's index
@@ -127,31 +135,31 @@ class Spruce:
 
     # ================================================================== writes
 
-    def _write(self, index: str, namespace: str, op: Operation) -> WriteResult:
-        cfg = _ready(self.describe_index(index))
+    def _write(self, index: IndexRef, namespace: str, op: Operation) -> WriteResult:
+        cfg = _ready(self._config(index))
         kind, payload = encode_op(op)
         lsn = self._log.append(cfg.id, namespace, kind, payload)
         row = self._log.namespace(cfg.id, namespace)
         return WriteResult(lsn, max(lsn, row.last_lsn if row else lsn))
 
-    def upsert(self, index: str, namespace: str, records: list[Record]) -> WriteResult:
+    def upsert(self, index: IndexRef, namespace: str, records: list[Record]) -> WriteResult:
         return self._write(index, namespace, Upsert(records))
 
-    def update(self, index: str, namespace: str, upd: Update) -> WriteResult:
+    def update(self, index: IndexRef, namespace: str, upd: Update) -> WriteResult:
         return self._write(index, namespace, upd)
 
-    def update_by_filter(self, index: str, namespace: str, flt: Filter, set_metadata: dict,
+    def update_by_filter(self, index: IndexRef, namespace: str, flt: Filter, set_metadata: dict,
                          *, dry_run: bool = False) -> tuple[int, WriteResult | None]:
         """Merge ``set_metadata`` into every record matching ``flt`` (DP-U-8/9). Returns how many
         records match now and, unless ``dry_run``, the write. Unlike Pinecone's 100,000-record
         batches (DP-U-10), one request updates every match: the log entry carries the filter and
         is applied at its LSN, so the whole update becomes visible at once."""
-        matched = len(self._snapshot(self.describe_index(index), namespace).matching_ids(flt))
+        matched = len(self._snapshot(self._config(index), namespace).matching_ids(flt))
         if dry_run:
             return matched, None
         return matched, self._write(index, namespace, UpdateByFilter(flt.document, set_metadata))
 
-    def delete(self, index: str, namespace: str, *, ids: list[str] | None = None, filter: Filter | None = None,
+    def delete(self, index: IndexRef, namespace: str, *, ids: list[str] | None = None, filter: Filter | None = None,
                delete_all: bool = False) -> WriteResult:
         if delete_all:
             return self._write(index, namespace, DeleteAll())
@@ -161,8 +169,8 @@ class Spruce:
             return self._write(index, namespace, DeleteIds(list(ids)))
         raise InvalidArgumentError("Delete requires one of ids, filter or deleteAll.")
 
-    def delete_namespace(self, index: str, namespace: str) -> WriteResult:
-        cfg = self.describe_index(index)
+    def delete_namespace(self, index: IndexRef, namespace: str) -> WriteResult:
+        cfg = self._config(index)
         row = self._log.namespace(cfg.id, namespace)
         if row is None or not row.exists:
             raise NotFoundError(f"Namespace {namespace} not found.")
@@ -174,22 +182,22 @@ class Spruce:
         _ready(cfg)
         return self._cache.snapshot(cfg.id, namespace, metric=cfg.metric, dimension=cfg.dimension)
 
-    def query(self, index: str, namespace: str, q: QuerySpec) -> ReadResult[list[Match]]:
-        cfg = self.describe_index(index)
+    def query(self, index: IndexRef, namespace: str, q: QuerySpec) -> ReadResult[list[Match]]:
+        cfg = self._config(index)
         snap = self._snapshot(cfg, namespace)
         matches = snap.query(q)
         for m in matches:  # fresh per query; the metadata dict itself is shared, so it is replaced
             m.metadata = visible(m.metadata)
         return ReadResult(matches, snap.max_lsn, snap.manifest.flushed_lsn)
 
-    def fetch(self, index: str, namespace: str, ids: list[str]) -> ReadResult[dict[str, Record]]:
-        snap = self._snapshot(self.describe_index(index), namespace)
+    def fetch(self, index: IndexRef, namespace: str, ids: list[str]) -> ReadResult[dict[str, Record]]:
+        snap = self._snapshot(self._config(index), namespace)
         return ReadResult(_visible(snap.fetch(ids)), snap.max_lsn, snap.manifest.flushed_lsn)
 
-    def fetch_by_metadata(self, index: str, namespace: str, flt: Filter, *, limit: int,
+    def fetch_by_metadata(self, index: IndexRef, namespace: str, flt: Filter, *, limit: int,
                           token: str | None) -> ReadResult[tuple[dict[str, Record], str | None]]:
         """Records matching ``flt`` in id order, ``limit`` per page (DP-FM-1/2)."""
-        snap = self._snapshot(self.describe_index(index), namespace)
+        snap = self._snapshot(self._config(index), namespace)
         after = _decode_token(token)
         ids = snap.matching_ids(flt)
         if after is not None:
@@ -198,15 +206,15 @@ class Spruce:
         nxt = _encode_token(page[-1]) if len(ids) > limit else None
         return ReadResult((_visible(snap.fetch(page)), nxt), snap.max_lsn, snap.manifest.flushed_lsn)
 
-    def list_ids(self, index: str, namespace: str, *, prefix: str | None, limit: int,
+    def list_ids(self, index: IndexRef, namespace: str, *, prefix: str | None, limit: int,
                  token: str | None) -> ReadResult[tuple[list[str], str | None]]:
-        snap = self._snapshot(self.describe_index(index), namespace)
+        snap = self._snapshot(self._config(index), namespace)
         ids, more = snap.list_ids(prefix, _decode_token(token), limit)
         nxt = _encode_token(ids[-1]) if more and ids else None
         return ReadResult((ids, nxt), snap.max_lsn, snap.manifest.flushed_lsn)
 
-    def stats(self, index: str) -> ReadResult[dict[str, int]]:
-        cfg = self.describe_index(index)
+    def stats(self, index: IndexRef) -> ReadResult[dict[str, int]]:
+        cfg = self._config(index)
         counts: dict[str, int] = {}
         max_lsn = reconciled = 0
         for row in self._log.namespaces(cfg.id):
@@ -218,18 +226,18 @@ class Spruce:
                 counts[row.name] = snap.record_count
         return ReadResult(counts, max_lsn, reconciled)
 
-    def create_namespace(self, index: str, namespace: str, schema: dict | None) -> NamespaceInfo:
+    def create_namespace(self, index: IndexRef, namespace: str, schema: dict | None) -> NamespaceInfo:
         """Create an empty namespace (2025-10, DP-NSA-4); 409 if it exists."""
-        cfg = self.describe_index(index)
+        cfg = self._config(index)
         body = None if schema is None else json.dumps(schema, separators=(",", ":")).encode()
         if not self._log.create_namespace(cfg.id, namespace, body):
             raise AlreadyExistsError(f"Namespace {namespace} already exists.")
         return self._namespace_info(cfg, self._log.namespace(cfg.id, namespace))
 
-    def list_namespaces(self, index: str, *, limit: int, token: str | None,
+    def list_namespaces(self, index: IndexRef, *, limit: int, token: str | None,
                         prefix: str | None = None) -> tuple[list[NamespaceInfo], str | None, int]:
         """A page of namespaces after ``token``, the next token, and how many match ``prefix``."""
-        cfg = self.describe_index(index)
+        cfg = self._config(index)
         after = _decode_token(token)
         matching = [r for r in self._log.namespaces(cfg.id)
                     if r.exists and (prefix is None or r.name.startswith(prefix))]
@@ -238,8 +246,8 @@ class Spruce:
         nxt = _encode_token(page[-1].name) if len(rows) > limit else None
         return [self._namespace_info(cfg, r) for r in page], nxt, len(matching)
 
-    def describe_namespace(self, index: str, namespace: str) -> NamespaceInfo:
-        cfg = self.describe_index(index)
+    def describe_namespace(self, index: IndexRef, namespace: str) -> NamespaceInfo:
+        cfg = self._config(index)
         row = self._log.namespace(cfg.id, namespace)
         if row is None or not row.exists:
             raise NotFoundError(f"Namespace {namespace} not found.")
@@ -254,16 +262,16 @@ class Spruce:
 
     # ================================================================== maintenance
 
-    def flush(self, index: str, namespace: str) -> bool:
+    def flush(self, index: IndexRef, namespace: str) -> bool:
         """Flush a namespace's tail now (tests, benchmarks, shutdown)."""
-        return self._require_builder().flush(self.describe_index(index), namespace)
+        return self._require_builder().flush(self._config(index), namespace)
 
-    def compact(self, index: str, namespace: str, *, force: bool = False) -> bool:
-        return self._require_builder().compact(self.describe_index(index), namespace, force=force)
+    def compact(self, index: IndexRef, namespace: str, *, force: bool = False) -> bool:
+        return self._require_builder().compact(self._config(index), namespace, force=force)
 
-    def collect_garbage(self, index: str, namespace: str) -> bool:
+    def collect_garbage(self, index: IndexRef, namespace: str) -> bool:
         """Delete the namespace's retired objects whose grace period is over."""
-        return self._require_builder().collect_garbage(self.describe_index(index), namespace)
+        return self._require_builder().collect_garbage(self._config(index), namespace)
 
     def _require_builder(self) -> Builder:
         if self.builder is None:
