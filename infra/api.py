@@ -2,9 +2,18 @@
 
 - Routes: ``ANY /data/{proxy+}`` → data plane (every index data-plane path is ``/data/<index>/...``);
   ``$default`` → control plane (indexes, and whatever else the control-plane app serves or 404s:
-  collections, backups, restore jobs, imports, inference, admin). One Lambda authorizer on every
-  route: payload 2.0, simple responses, identity source the ``Api-Key`` header (a request without it
-  is refused before any function runs), decisions cached per key.
+  collections, backups, restore jobs, imports, inference, admin).
+- Authentication happens in the apps, not in API Gateway: both routes reach the FastAPI app of
+  ``spruce.api.app.create_app``, whose ``ApiKeyMiddleware`` (``spruce/api/auth.py``) checks the
+  ``Api-Key`` header of every request (SHA-256 digest looked up in the catalog, acceptances
+  cached 60 s per container) and answers a missing or wrong key with Pinecone's 401
+  ``UNAUTHENTICATED`` body (AUTH-1). There is deliberately no API Gateway authorizer: an HTTP
+  API cannot shape the responses of its authorizer (403 ``{"message":"Forbidden"}`` for a wrong
+  key, 401 ``{"message":"Unauthorized"}`` for a missing one, and the SDK maps 403 to
+  ForbiddenException), its decision cache kept a deleted key working for minutes, and it cost a
+  Lambda hop (and cold start) per uncached key while sparing the planes only requests with no
+  header at all: a flood of random keys invoked it on every request anyway. Stage throttling,
+  not authentication, bounds the request rate.
 - Stage ``$default`` (paths reach the apps unprefixed; index hosts follow the request Host), with
   throttling and JSON access logs. Optional custom domain.
 - The first API key: generated and kept by Secrets Manager; a deploy-time custom resource stores
@@ -19,7 +28,6 @@ import jsii
 from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
-from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -33,7 +41,6 @@ from infra.planes import Planes
 from infra.storage import Storage
 
 DATA_ROUTE = "/data/{proxy+}"
-API_KEY_HEADER = "Api-Key"
 
 #: HTTP API access log line (JSON; $context variables of HTTP APIs).
 ACCESS_LOG_FORMAT = json.dumps({
@@ -41,8 +48,7 @@ ACCESS_LOG_FORMAT = json.dumps({
     "method": "$context.httpMethod", "path": "$context.path", "routeKey": "$context.routeKey",
     "status": "$context.status", "protocol": "$context.protocol", "responseLength": "$context.responseLength",
     "latencyMs": "$context.responseLatency", "integrationLatencyMs": "$context.integrationLatency",
-    "integrationError": "$context.integrationErrorMessage", "authorizerError": "$context.authorizer.error",
-    "userAgent": "$context.identity.userAgent",
+    "integrationError": "$context.integrationErrorMessage", "userAgent": "$context.identity.userAgent",
 })
 
 
@@ -63,19 +69,18 @@ class _AccessLogSettings:
 class Api(Construct):
     def __init__(self, scope: Construct, id: str, *, config: SpruceConfig, planes: Planes) -> None:
         super().__init__(scope, id)
-        self.authorizer = authorizers.HttpLambdaAuthorizer(
-            "ApiKey", planes.authorizer, authorizer_name="spruce-api-key",
-            identity_source=[f"$request.header.{API_KEY_HEADER}"],
-            response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
-            results_cache_ttl=Duration.seconds(config.authorizer_cache_s))
         self.http_api = apigw.HttpApi(
             self, "HttpApi", description=f"Spruce ({config.stage}): the Pinecone REST API",
-            create_default_stage=False, default_authorizer=self.authorizer,
+            create_default_stage=False,
             default_integration=integrations.HttpLambdaIntegration("ControlPlane", planes.control_plane),
             disable_execute_api_endpoint=bool(config.domain_name))
         self.http_api.add_routes(
             path=DATA_ROUTE, methods=[apigw.HttpMethod.ANY],
             integration=integrations.HttpLambdaIntegration("DataPlane", planes.data_plane))
+        acknowledge(self.http_api, "AwsSolutions-APIG4",
+                    "Both routes reach the Spruce apps, which check the Api-Key header of every request and answer "
+                    "Pinecone's 401 UNAUTHENTICATED body (AUTH-1); an HTTP API authorizer cannot shape its 401/403 "
+                    "bodies, so it would break that rule (infra/api.py).")
 
         self.access_logs = log_group(self, "AccessLogs", config.log_retention_days)
         domain_mapping = None

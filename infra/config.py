@@ -23,7 +23,6 @@ class SpruceConfig:
     #: Memory (MB) per function.
     control_plane_memory_mb: int = 512
     data_plane_memory_mb: int = 1024
-    authorizer_memory_mb: int = 256
     executor_memory_mb: int = 3008
     builder_memory_mb: int = 3008
     compaction_memory_mb: int = 3008
@@ -33,8 +32,6 @@ class SpruceConfig:
     #: HTTP API stage throttling (requests per second, burst).
     throttle_rate: int = 1000
     throttle_burst: int = 2000
-    #: Seconds API Gateway caches an authorizer decision per key.
-    authorizer_cache_s: int = 300
     #: CloudWatch Logs retention (days) for every function, the API access log and workflows.
     log_retention_days: int = 30
     #: Keep tables, the data bucket and the file system when the stack is deleted.

@@ -1,6 +1,6 @@
 """How the code reaches Lambda (measured in ``layers/README.md``).
 
-- API functions (control plane, data plane, authorizer): a zip of the package code
+- API functions (control plane, data plane): a zip of the package code
   (``spruce/``, ``functions/``) plus one shared dependency layer (fastapi, pydantic, mangum, orjson,
   numpy, boto3: ~84 MB unzipped, ~36 MB zipped). Both are built by *local* bundling that runs
   ``layers/build.py`` (pip with ``--platform manylinux… --only-binary=:all:``), so no Docker is

@@ -1,7 +1,8 @@
-"""Planes: the API functions (control plane, data plane, authorizer) with exactly the access
-each one's code uses. They run outside the VPC (see ``infra/README.md``): they reach DynamoDB, S3
-and, for the data plane, the query executor (``lambda:InvokeFunction``) over AWS's public
-endpoints with TLS, so the VPC needs neither a NAT gateway nor a Lambda interface endpoint.
+"""Planes: the API functions (control plane, data plane) with exactly the access each one's
+code uses; each checks every request's ``Api-Key`` itself (``infra/api.py``). They run outside
+the VPC (see ``infra/README.md``): they reach DynamoDB, S3 and, for the data plane, the query
+executor (``lambda:InvokeFunction``) over AWS's public endpoints with TLS, so the VPC needs
+neither a NAT gateway nor a Lambda interface endpoint.
 """
 
 from __future__ import annotations
@@ -49,14 +50,6 @@ class Planes(Construct):
         storage.grant_objects(self.data_plane, PAYLOAD_PREFIX, *S3_READ_WRITE)  # oversized executor messages
         storage.grant_list(self.data_plane)
         grant_invoke(executor, self.data_plane)
-
-        # Is the Api-Key header a known key (by digest)? Catalog reads only; needs only table names.
-        self.authorizer = zip_function(
-            self, "Authorizer", packaging=packaging, handler="functions.authorizer.handler",
-            description="Spruce HTTP API authorizer (Api-Key header, simple responses)",
-            memory_mb=config.authorizer_memory_mb, timeout=Duration.seconds(10), environment=storage.names.env(),
-            log_days=config.log_retention_days)
-        storage.grant_tables(self.authorizer, read=("catalog",))
 
 
 def grant_invoke(function: lambda_.IFunction, grantee: iam.IGrantable) -> None:

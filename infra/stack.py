@@ -41,9 +41,8 @@ class SpruceStack(Stack):
         self.observability = Observability(
             self, "Observability",
             functions={"ControlPlane": self.planes.control_plane, "DataPlane": self.planes.data_plane,
-                       "Authorizer": self.planes.authorizer, "Executor": self.query.executor,
-                       "Builder": self.query.builder, "Inference": self.inference.function,
-                       **self.workflows.task_functions},
+                       "Executor": self.query.executor, "Builder": self.query.builder,
+                       "Inference": self.inference.function, **self.workflows.task_functions},
             builder=self.query.builder, builder_dlq=self.query.builder_dlq, builder_lag_s=config.builder_lag_alarm_s,
             state_machines=self.workflows.state_machines, api=self.api.http_api, alarm_email=config.alarm_email)
 

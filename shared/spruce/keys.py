@@ -1,6 +1,6 @@
 """API keys: how they are stored (SHA-256 digests, never the plaintext) and the short-lived
-cache of accepted keys that hot paths use. Imports nothing heavy: the authorizer function
-is built from this and one DynamoDB lookup."""
+cache of accepted keys the API's key middleware (``spruce.api.auth``) uses. Imports nothing
+but the standard library."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ def hash_api_key(api_key: str) -> str:
 
 
 class AcceptedKeys:
-    """Keys the catalog accepted in the last ``ttl_s`` seconds, so hot paths (the API's key
-    middleware, the API Gateway authorizer) skip the lookup. Only acceptances are cached: a
-    key added to the catalog works at once, and a removed key stops working within ``ttl_s``."""
+    """Keys the catalog accepted in the last ``ttl_s`` seconds, so the API's key middleware
+    (``spruce.api.auth.ApiKeyMiddleware``, one per app, so one cache per process or Lambda
+    container) skips the lookup on its hot path. Only acceptances are cached: a key added to
+    the catalog works at once, and a removed key stops working within ``ttl_s``."""
 
     def __init__(self, *, ttl_s: float = 60.0, max_cached: int = 1024) -> None:
         self._ttl_s = ttl_s

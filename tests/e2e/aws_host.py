@@ -1,8 +1,9 @@
 """The AWS host, offline: the real Lambda handler modules, imported as Lambda would import
 them, against one moto server (DynamoDB, its stream, S3; LanceDB reaches S3 through it).
 
-- ``AwsHost.http`` turns a request into an API Gateway HTTP API (v2) event, runs the
-  authorizer, then the function the route belongs to.
+- ``AwsHost.http`` turns a request into an API Gateway HTTP API (v2) event and runs the
+  function its route belongs to, as the stack's API does: no authorizer in between, the
+  function's app checks ``Api-Key`` itself (``infra/api.py``).
 - ``AwsHost.stream_event`` reads the log table's real stream records from moto, shaped as
   the Lambda event source delivers them; ``build`` hands them to the index builder.
 - Executor and inference-function invocations go through ``LambdaInvoker`` into their
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import pytest
@@ -36,8 +38,9 @@ from spruce.storage.dynamo_catalog import DynamoCatalog
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY, fresh_bucket
 
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
-HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "workflow_task",
-            "inference")
+HANDLERS = ("control_plane", "data_plane", "index_builder", "query_executor", "workflow_task", "inference")
+#: The route key of the stack's data-plane route (``infra/api.py``); every other path takes ``$default``.
+DATA_ROUTE_KEY = "ANY /data/{proxy+}"
 INFERENCE_FUNCTION = "spruce-inference"
 
 
@@ -71,35 +74,40 @@ class AwsHost:
         self._iterators: dict[str, str] = {}
         self.executor = executor
 
-    def invoke_http(self, method: str, path: str, *, query: str, headers: dict[str, str], body: bytes | None,
-                    authorize: bool = True) -> tuple[int, dict[str, str], bytes]:
-        """One request through the authorizer, then the function API Gateway routes it to."""
+    def invoke_http(self, method: str, path: str, *, query: str, headers: dict[str, str],
+                    body: bytes | None) -> tuple[int, dict[str, str], bytes]:
+        """One request to the function API Gateway routes it to (``/data/...``: the data plane;
+        anything else: the control plane), with nothing in front of it."""
         host = headers.get("host", DOMAIN)
+        data = path.startswith("/data/")
+        route_key = DATA_ROUTE_KEY if data else "$default"
         event = {
-            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+            "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": query,
             "headers": headers, "isBase64Encoded": body is not None,
             "body": None if body is None else base64.b64encode(body).decode(),
             "requestContext": {"accountId": "123456789012", "apiId": "abc123", "domainName": host,
-                               "domainPrefix": "abc123", "requestId": uuid.uuid4().hex, "routeKey": "$default",
+                               "domainPrefix": "abc123", "requestId": uuid.uuid4().hex, "routeKey": route_key,
                                "stage": "$default", "time": "24/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
                                "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                                         "sourceIp": "192.0.2.1", "userAgent": headers.get("user-agent", "")}},
         }
-        if authorize and not self.m["authorizer"].handler({"headers": headers}, None)["isAuthorized"]:
-            return 403, {"content-type": "application/json"}, b'{"message":"Forbidden"}'
-        function = self.m["data_plane"] if path.startswith("/data/") else self.m["control_plane"]
+        if data:
+            event["pathParameters"] = {"proxy": path[len("/data/"):]}
+        function = self.m["data_plane"] if data else self.m["control_plane"]
         out = function.handler(event, None)
         raw = base64.b64decode(out["body"]) if out.get("isBase64Encoded") else out.get("body", "").encode()
         return out["statusCode"], {k.lower(): v for k, v in out["headers"].items()}, raw
 
-    def http(self, method: str, path: str, body: Any = None, *, key: str | None = None, query: str = "",
-             authorize: bool = True) -> tuple[int, dict[str, str], Any]:
-        """A JSON request as a client on the API Gateway domain sends it."""
+    def http(self, method: str, path: str, body: Any = None, *, key: str | None | EllipsisType = ...,
+             query: str = "") -> tuple[int, dict[str, str], Any]:
+        """A JSON request as a client on the API Gateway domain sends it, with this host's key
+        (``key``: another one; None: no ``Api-Key`` header at all)."""
         headers = {"host": DOMAIN, "x-forwarded-proto": "https", "content-type": "application/json",
-                   "api-key": self.api_key if key is None else key, "x-pinecone-api-version": "2025-04"}
+                   "x-pinecone-api-version": "2025-04"}
+        if key is not None:
+            headers["api-key"] = self.api_key if key is ... else key
         status, out_headers, raw = self.invoke_http(method, path, query=query, headers=headers,
-                                                    body=None if body is None else json.dumps(body).encode(),
-                                                    authorize=authorize)
+                                                    body=None if body is None else json.dumps(body).encode())
         return status, out_headers, (json.loads(raw) if raw else None)
 
     def stream_event(self) -> dict[str, Any]:

@@ -135,14 +135,38 @@ def test_index_host_follows_the_api_gateway_domain(aws):
     assert model["host"] == f"https://{DOMAIN}/data/h"
 
 
-def test_authorizer_rejects_unknown_and_missing_keys(aws):
-    authorize = aws.m["authorizer"].handler
-    assert authorize({"headers": {"api-key": KEY}}, None) == {"isAuthorized": True}
-    assert authorize({"headers": {"api-key": "nope"}}, None) == {"isAuthorized": False}
-    assert authorize({"headers": {}}, None) == {"isAuthorized": False}
-    # behind the gateway the app checks the key again (defence in depth): a Pinecone-shaped 401
-    status, _, body = aws.http("GET", "/indexes", key="nope", authorize=False)
-    assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
+#: AUTH-1's 401, in each API's error shape (ERR-1 control plane; ERR-3/ERR-5 index data plane).
+UNAUTHENTICATED_CONTROL = {"error": {"code": "UNAUTHENTICATED", "message": "Invalid API key."}, "status": 401}
+UNAUTHENTICATED_DATA = {"code": 16, "message": "Invalid API key.", "details": []}
+
+
+@pytest.mark.parametrize("key", [None, "", "nope"], ids=["missing", "empty", "wrong"])
+def test_a_missing_or_wrong_key_gets_pinecones_401_from_both_planes_auth_1(aws, key):
+    """No authorizer stands in front of the functions (the stack has none): each plane's app
+    refuses the request itself, with 401 and Pinecone's body (an HTTP API authorizer would
+    answer 403 {"message":"Forbidden"} or 401 {"message":"Unauthorized"})."""
+    assert aws.http("POST", "/indexes", {"name": "auth", "dimension": 4, "metric": "cosine",
+                                         "spec": SERVERLESS})[0] == 201
+    assert aws.http("POST", "/data/auth/vectors/upsert", {"vectors": [{"id": "a", "values": [1, 0, 0, 0]}]})[0] == 200
+    calls = [
+        ("GET", "/indexes", None, UNAUTHENTICATED_CONTROL),
+        ("DELETE", "/indexes/auth", None, UNAUTHENTICATED_CONTROL),
+        ("GET", "/no/such/route", None, UNAUTHENTICATED_CONTROL),  # refused before routing
+        ("POST", "/data/auth/query", {"vector": [1, 0, 0, 0], "topK": 1}, UNAUTHENTICATED_DATA),  # the hot path
+        ("POST", "/data/auth/describe_index_stats", {}, UNAUTHENTICATED_DATA),
+        ("GET", "/data/auth/vectors/fetch", None, UNAUTHENTICATED_DATA),
+    ]
+    for method, path, body, expected in calls:
+        status, headers, answer = aws.http(method, path, body, key=key)
+        assert (status, answer) == (401, expected), (method, path)
+        assert headers["content-type"] == "application/json", (method, path)
+    # Nothing was deleted, and the host's key still works on both planes.
+    status, _, model = aws.http("GET", "/indexes/auth")
+    assert status == 200 and model["name"] == "auth"
+    status, _, stats = aws.http("POST", "/data/auth/describe_index_stats", {})
+    assert status == 200 and stats["dimension"] == 4
+    status, _, found = aws.http("GET", "/data/auth/vectors/fetch", query="ids=a")
+    assert status == 200 and list(found["vectors"]) == ["a"]
 
 
 def test_a_redelivered_stream_batch_changes_nothing(aws, moto_server):

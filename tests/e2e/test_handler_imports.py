@@ -29,7 +29,6 @@ print(json.dumps(sorted(k for k in heavy if k in sys.modules)))
 
 @pytest.mark.parametrize("name,heavy", [
     ("control_plane", ["fastapi", "numpy"]), ("data_plane", ["fastapi", "numpy"]),
-    ("authorizer", []),  # on every request's path: boto3 and the standard library only
 ])
 def test_api_functions_do_not_import_lancedb_or_pyarrow(name, heavy):
     out = subprocess.run([sys.executable, "-c", PROBE.format(name=name)], env={**os.environ, **ENV},

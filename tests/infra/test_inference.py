@@ -46,7 +46,6 @@ def test_only_the_api_planes_invoke_it_and_know_its_name(synth: Synth):
     for plane in planes:
         assert _env(synth, plane)["SPRUCE_INFERENCE_FUNCTION"] == {"Ref": synth.logical_id(s.inference.function)}
         assert "SPRUCE_BEDROCK_MODELS" not in _env(synth, plane)
-    assert "SPRUCE_INFERENCE_FUNCTION" not in _env(synth, s.planes.authorizer)
 
 
 def test_no_bedrock_access_unless_enabled(synth: Synth):
@@ -67,7 +66,7 @@ def test_bedrock_models_are_granted_exactly_to_the_api_planes(bedrock_synth: Syn
         assert "us-west-2::foundation-model/amazon.titan-embed-text-v2:0" in resources
         assert len(_as_list(statement["Resource"])) == 2 and "*" not in _as_list(statement["Resource"])
         assert [st["Resource"] for st in grants if st["Action"] == "bedrock:Rerank"] == ["*"]
-    for fn in (s.planes.authorizer, s.query.executor, s.inference.function):
+    for fn in (s.query.executor, s.inference.function):
         assert not [st for st in _grants(bedrock_synth, fn) if "bedrock" in json.dumps(st["Action"])]
     assert bedrock_synth.nag_violations == []
 

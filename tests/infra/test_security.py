@@ -115,7 +115,6 @@ def test_each_function_gets_exactly_the_storage_it_uses(synth: Synth):
         s.planes.data_plane: ({catalog, namespaces, manifests, log}, {catalog, namespaces, log},
                               {"bucket": {"s3:ListBucket"}, "log-spill/*": READ_WRITE,
                                "lambda-payloads/*": READ_WRITE}),
-        s.planes.authorizer: ({catalog}, set(), {}),
         s.inference.function: (set(), set(), {"lambda-payloads/*": READ_WRITE}),
         s.query.executor: (set(), set(), {"bucket": {"s3:ListBucket"}, "slabs/*": {"s3:GetObject"},
                                           "lambda-payloads/*": READ_WRITE}),

@@ -10,6 +10,7 @@ require_cdk()
 
 from aws_cdk.assertions import Match  # noqa: E402
 
+from infra.nag import acknowledgments  # noqa: E402
 from spruce.storage.aws_tables import KEY_SCHEMAS, LOG_TTL_ATTRIBUTE  # noqa: E402
 
 
@@ -24,8 +25,8 @@ def _arn(synth: Synth, construct) -> dict:
 def _functions(synth: Synth) -> dict[str, object]:
     s = synth.stack
     return {"control_plane": s.planes.control_plane, "data_plane": s.planes.data_plane,
-            "authorizer": s.planes.authorizer, "query_executor": s.query.executor,
-            "index_builder": s.query.builder, "workflow_task": s.workflows.task_functions["BulkTask"]}
+            "query_executor": s.query.executor, "index_builder": s.query.builder,
+            "workflow_task": s.workflows.task_functions["BulkTask"]}
 
 
 # -- storage ------------------------------------------------------------------------------------
@@ -67,9 +68,6 @@ def test_every_function_reads_the_storage_names_it_needs(synth: Synth):
     for name, function in _functions(synth).items():
         env = synth.data["Resources"][synth.logical_id(function)]["Properties"]["Environment"]["Variables"]
         for variable, resource in expected.items():
-            if name == "authorizer" and variable == "SPRUCE_BUCKET":
-                assert variable not in env  # table names are all it reads
-                continue
             assert env[variable] == _ref(synth, resource), (name, variable)
         assert "SPRUCE_PUBLIC_URL" not in env  # index hosts follow the request Host
         if name == "data_plane":
@@ -83,7 +81,7 @@ def test_every_function_reads_the_storage_names_it_needs(synth: Synth):
 
 def test_api_functions_are_lean_zips_with_the_layer_outside_the_vpc(synth: Synth):
     layer = _ref(synth, synth.stack.packaging.api_layer)
-    for name in ("control_plane", "data_plane", "authorizer"):
+    for name in ("control_plane", "data_plane"):
         props = synth.data["Resources"][synth.logical_id(_functions(synth)[name])]["Properties"]
         assert props["Handler"] == f"functions.{name}.handler"
         assert props["Runtime"] == "python3.14" and props["Architectures"] == ["x86_64"]
@@ -117,32 +115,44 @@ def test_every_function_logs_to_its_own_group_with_retention(synth: Synth):
 # -- API ----------------------------------------------------------------------------------------
 
 
-def test_routes_go_to_the_right_planes_and_all_carry_the_authorizer(synth: Synth):
-    integrations = {k: r["Properties"]["IntegrationUri"]
-                    for k, r in synth.resources("AWS::ApiGatewayV2::Integration").items()}
-    (authorizer_logical, authorizer), = synth.resources("AWS::ApiGatewayV2::Authorizer").items()
-    routes = {r["Properties"]["RouteKey"]: r["Properties"]
-              for r in synth.resources("AWS::ApiGatewayV2::Route").values()}
-    assert set(routes) == {"$default", "ANY /data/{proxy+}"}
+def test_no_api_gateway_authorizer_routes_go_straight_to_the_planes(synth: Synth):
+    """AUTH-1 on AWS: the planes' apps check Api-Key on every request and answer Pinecone's 401
+    (tests/e2e/test_aws_handlers.py); an HTTP API authorizer would answer 403/401 bodies of its
+    own, so there must be none, on any route."""
+    synth.template.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
+    routes = synth.template.find_resources("AWS::ApiGatewayV2::Route")
+    by_key = {r["Properties"]["RouteKey"]: r["Properties"] for r in routes.values()}
+    assert set(by_key) == {"$default", "ANY /data/{proxy+}"} and len(routes) == 2
+    integrations = synth.template.find_resources("AWS::ApiGatewayV2::Integration")
     targets = {"$default": synth.stack.planes.control_plane, "ANY /data/{proxy+}": synth.stack.planes.data_plane}
-    for key, route in routes.items():
+    for key, route in by_key.items():
+        assert route["AuthorizationType"] == "NONE" and "AuthorizerId" not in route, key
+        assert route["ApiId"] == _ref(synth, synth.stack.api.http_api), key
         integration = route["Target"]["Fn::Join"][1][1]["Ref"]
-        assert integrations[integration] == _arn(synth, targets[key]), key
-        assert route["AuthorizationType"] == "CUSTOM", key
-        assert route["AuthorizerId"] == {"Ref": authorizer_logical}, key
-    props = authorizer["Properties"]
-    assert props["AuthorizerType"] == "REQUEST" and props["EnableSimpleResponses"] is True
-    assert props["AuthorizerPayloadFormatVersion"] == "2.0"
-    assert props["IdentitySource"] == ["$request.header.Api-Key"]
-    assert props["AuthorizerResultTtlInSeconds"] == 300
-    assert _arn(synth, synth.stack.planes.authorizer) in props["AuthorizerUri"]["Fn::Join"][1]
+        assert route["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": integration}]]}, key
+        props = integrations[integration]["Properties"]
+        assert props["IntegrationType"] == "AWS_PROXY" and props["PayloadFormatVersion"] == "2.0", key
+        assert props["IntegrationUri"] == _arn(synth, targets[key]), key
+    # And no function is left over for one.
+    handlers = [json.dumps(f["Properties"].get("Handler") or f["Properties"]["ImageConfig"])
+                for f in synth.resources("AWS::Lambda::Function").values()]
+    assert not [h for h in handlers if "authoriz" in h.lower()]
+    # cdk-nag's "API without authorization" (APIG4) is acknowledged on the HTTP API, with the reason.
+    acknowledged = {(path, rule) for path, rule, _ in acknowledgments(synth.app) if "APIG4" in rule}
+    assert acknowledged == {(synth.stack.api.http_api.node.path, "Annotation::AwsSolutions-APIG4")}
 
 
-def test_api_gateway_may_invoke_exactly_the_three_api_functions(synth: Synth):
-    invoked = {json.dumps(p["Properties"]["FunctionName"]) for p in synth.resources("AWS::Lambda::Permission").values()
-               if p["Properties"]["Principal"] == "apigateway.amazonaws.com"}
+def test_api_gateway_may_invoke_only_the_two_planes(synth: Synth):
+    permissions = synth.template.find_resources("AWS::Lambda::Permission",
+                                                {"Properties": {"Principal": "apigateway.amazonaws.com"}})
+    invoked = sorted(json.dumps(p["Properties"]["FunctionName"], sort_keys=True) for p in permissions.values())
     planes = synth.stack.planes
-    assert invoked == {json.dumps(_arn(synth, f)) for f in (planes.control_plane, planes.data_plane, planes.authorizer)}
+    assert invoked == sorted(json.dumps(_arn(synth, f), sort_keys=True) for f in (planes.control_plane,
+                                                                                  planes.data_plane))
+    api = synth.logical_id(synth.stack.api.http_api)
+    for permission in permissions.values():
+        assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
+        assert {"Ref": api} in permission["Properties"]["SourceArn"]["Fn::Join"][1]  # this API only
 
 
 def test_stage_throttles_and_writes_access_logs(synth: Synth):
@@ -152,6 +162,8 @@ def test_stage_throttles_and_writes_access_logs(synth: Synth):
         "AccessLogSettings": {"DestinationArn": _arn(synth, synth.stack.api.access_logs),
                               "Format": Match.string_like_regexp(r"\$context\.requestId")},
     })
+    (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
+    assert "$context.authorizer" not in stage["Properties"]["AccessLogSettings"]["Format"]  # there is none
 
 
 def test_outputs_name_the_api_url_and_the_first_key(synth: Synth):

@@ -11,6 +11,7 @@ import numpy as np
 import pinecone
 import pytest
 from pinecone import Pinecone, ServerlessSpec
+from pinecone.exceptions import ForbiddenException, UnauthorizedException
 
 from tests.e2e.aws_host import Gateway, aws_host
 from tests.sdk.server import API_KEY, Server
@@ -58,6 +59,24 @@ def sparse_dot(a: dict, b: dict) -> float:
 
 def ids_and_scores(res) -> tuple[list[str], list[float]]:
     return [m.id for m in res.matches], [m.score for m in res.matches]
+
+
+# ----------------------------------------------------------------------------- API key
+
+
+def test_a_wrong_key_is_the_sdks_unauthorized_error_on_both_planes_auth_1(server):
+    """AUTH-1 through the official SDK: 401, so UnauthorizedException, never the
+    ForbiddenException an API Gateway authorizer's 403 would raise; from the control plane
+    and from an index host alike (on AWS: no authorizer, the planes' apps refuse the key)."""
+    bad = Pinecone(api_key="not-the-key", host=server.url)
+    index = bad.Index(host=f"{server.url}/data/nowhere")
+    calls = {"list_indexes": bad.list_indexes, "describe_index": lambda: bad.describe_index("nowhere"),
+             "describe_index_stats": index.describe_index_stats,
+             "query": lambda: index.query(vector=[0.0] * DIM, top_k=1)}
+    for name, call in calls.items():
+        with pytest.raises(UnauthorizedException) as err:
+            call()
+        assert not isinstance(err.value, ForbiddenException) and status_of(err.value) == 401, name
 
 
 # ----------------------------------------------------------------------------- dense

@@ -42,7 +42,7 @@ class DynamoManifestStore:
 
 
 def api_key_hash_exists(dynamodb: BaseClient, tables: TableNames, key_hash: str) -> bool:
-    """The authorizer's one question (it needs no other catalog operation, nor S3)."""
+    """Is ``key_hash`` a registered API key's digest? (Consistent read, the key attribute only.)"""
     return "Item" in dynamodb.get_item(TableName=tables.catalog, Key=_api_key_key(key_hash), ConsistentRead=True,
                                        ProjectionExpression="pk")
 
