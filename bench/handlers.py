@@ -38,8 +38,8 @@ import numpy as np
 from results import publish  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = ("control_plane", "data_plane", "authorizer", "index_builder", "query_executor", "workflow_task")
-API_HANDLERS = ("control_plane", "data_plane", "authorizer")
+HANDLERS = ("control_plane", "data_plane", "index_builder", "query_executor", "workflow_task")
+API_HANDLERS = ("control_plane", "data_plane")
 IMPORTTIME_HANDLERS = ("data_plane", "query_executor")
 KEY = "bench-key"
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
