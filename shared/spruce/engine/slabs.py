@@ -10,13 +10,13 @@ shared by every manifest that lists the slab.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from spruce.engine.filters import Filter, to_sql
@@ -47,9 +47,9 @@ def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: 
     columns["sparse_values"] = pa.array(
         [None if r.sparse is None else r.sparse.values for r in records], pa.list_(pa.float32()))
     metadatas = [r.metadata for r in records]
-    columns["metadata"] = pa.array(
-        [None if m is None else json.dumps(m, separators=(",", ":"), ensure_ascii=False) for m in metadatas],
-        pa.string())
+    # orjson writes what json.dumps(separators=(",", ":"), ensure_ascii=False) wrote, 5-10× faster;
+    # validation has already refused metadata it cannot encode.
+    columns["metadata"] = pa.array([None if m is None else orjson.dumps(m) for m in metadatas], pa.string())
     return _slab_table(columns, metadatas)
 
 
@@ -70,7 +70,7 @@ def merge_slab_tables(parts: Sequence[pa.Table], dimension: int | None) -> pa.Ta
               "metadata": pa.string()}
     columns = {c: pa.chunked_array([chunk for part in parts for chunk in part.column(c).cast(t).chunks], t)
                .combine_chunks() for c, t in types.items()}
-    return _slab_table(columns, [None if m is None else json.loads(m) for m in columns["metadata"].to_pylist()])
+    return _slab_table(columns, [None if m is None else orjson.loads(m) for m in columns["metadata"].to_pylist()])
 
 
 def _slab_table(columns: dict[str, pa.Array], metadatas: list[dict | None]) -> pa.Table:
@@ -218,7 +218,7 @@ class SlabData:
                         np.asarray(fetched.column("sparse_values")[i].values.to_numpy(), dtype=np.float32))
             if metadata:
                 raw = fetched.column("metadata")[i].as_py()
-                rec.metadata = None if raw is None else json.loads(raw)
+                rec.metadata = None if raw is None else orjson.loads(raw)
             out.append(rec)
         return out
 
