@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import struct
 
 import numpy as np
 import orjson
@@ -52,18 +53,27 @@ def test_upserts_round_trip(records):
     _same(op.records, records)
 
 
-def test_dense_upserts_are_logged_as_columns_with_one_vector_block():
+def test_dense_upserts_are_logged_as_columns_with_raw_vectors():
     _, payload = encode_op(Upsert(DENSE))
-    body = orjson.loads(payload)
-    assert body["i"] == ["a", "b", "ü"] and body["m"] == [r.metadata for r in DENSE] and "s" not in body
-    assert np.array_equal(np.frombuffer(base64.b64decode(body["v"]), "<f4").reshape(3, 2),
-                          np.stack([r.values for r in DENSE]))
+    assert payload[:1] == b"\x01"
+    (size,) = struct.unpack_from("<I", payload, 1)
+    header = orjson.loads(payload[5:5 + size])
+    assert header == {"i": ["a", "b", "ü"], "m": [r.metadata for r in DENSE]}
+    assert np.array_equal(np.frombuffer(payload[5 + size:], "<f4").reshape(3, 2), np.stack([r.values for r in DENSE]))
+
+
+def test_hybrid_upserts_carry_their_sparse_vectors_in_the_header():
+    _, payload = encode_op(Upsert(HYBRID))
+    (size,) = struct.unpack_from("<I", payload, 1)
+    header = orjson.loads(payload[5:5 + size])
+    assert header["s"][1] is None and len(header["s"][0]) == 2
+    assert len(payload) == 5 + size + 2 * 2 * 4
 
 
 def test_records_without_one_vector_length_stay_one_object_each():
     ragged = [Record("a", np.array([1.0, 2.0], np.float32)), Record("b", np.array([1.0], np.float32))]
     kind, payload = encode_op(Upsert(ragged))
-    assert isinstance(orjson.loads(payload), list)
+    assert isinstance(orjson.loads(payload), list)  # JSON, as every upsert was logged before
     _same(decode_op(kind, payload).records, ragged)
     kind, payload = encode_op(Upsert(SPARSE_ONLY))
     assert isinstance(orjson.loads(payload), list)

@@ -6,7 +6,7 @@ Lambda with the slabs cached on EFS, see ``executor.serve``) in parallel, and me
 answers; the log tail never leaves the router. A question carries the slab references
 (immutable, so an executor may serve them from any cache) and the ids the tail hides.
 
-Messages are JSON (orjson); vectors travel as base64 little-endian float32, as in the log.
+Messages are JSON (orjson); vectors travel as base64 little-endian float32 (``records.encode_record``).
 """
 
 from __future__ import annotations
