@@ -18,7 +18,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench bench-sparse bench-handlers bench-inference bench-imports bench-records bench-peers synth layers deploy destroy clean
+.PHONY: run test test-fast bench bench-engine bench-sparse bench-handlers bench-inference bench-imports bench-records bench-peers synth layers deploy destroy clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ test-fast: $(STAMP)  ## everything except the scale tests
 
 bench: $(STAMP)  ## benchmarks (not tests); results go to bench/RESULTS.md
 	$(BIN)/python bench/run.py
+
+bench-engine: $(STAMP)  ## the engine's per-write Python paths (log payload codec, slab building); appends to bench/RESULTS.md
+	$(BIN)/python bench/engine_paths.py
 
 bench-sparse: $(STAMP)  ## sparse query benchmark (50k Zipfian documents); appends to bench/RESULTS.md
 	$(BIN)/python bench/sparse.py

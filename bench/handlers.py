@@ -22,7 +22,6 @@ import asyncio
 import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results import publish  # bench/ is on sys.path when a script runs
+from results import machine, publish  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ("control_plane", "data_plane", "index_builder", "query_executor", "workflow_task")
@@ -289,10 +288,6 @@ def request_overhead(tmp: Path, *, iterations: int, warmup: int, records: int, d
 
 
 # --------------------------------------------------------------------------- report
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()

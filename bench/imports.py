@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from results import publish  # bench/ is on sys.path when a script runs
+from results import machine, publish  # bench/ is on sys.path when a script runs
 from spruce.engine.local import open_local
 from spruce.engine.model import IndexConfig, QuerySpec
 from spruce.jobs import bulk, imports
@@ -97,7 +96,7 @@ def main() -> None:
     rate = args.records / elapsed
     publish(
         f"\n## {date.today().isoformat()} — Bulk import, embedded host: {args.records:,} × {args.dimension}-d\n"
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"Machine: {machine()}; "
         f"`bench/imports.py --records {args.records} --dimension {args.dimension} --files {args.files}`; "
         f"load chunks of {imports.CHUNK_ROWS:,} rows, upserts of ≤1000 records; 1-minute load average "
         f"{load:.1f} when the import started.\n\n"

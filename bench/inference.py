@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import time
@@ -29,7 +28,7 @@ from datetime import date
 from spruce.inference import onnx_minilm, splade
 from spruce.inference.models import EMBED_MODEL, RERANK_MODEL, SPARSE_MODEL
 from spruce.inference.service import InferenceService
-from results import publish  # bench/ is on sys.path when a script runs
+from results import machine, publish  # bench/ is on sys.path when a script runs
 
 WORDS = (
     "the a of to and in is was for on with as by at from that this it are be has have not but or an "
@@ -127,12 +126,12 @@ def main() -> None:
     passage_rate, passage_tokens = sparse_rate(passages)
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-               f"load average {load} at the end (other processes share the cores)")
+    where = (f"{machine()}, "
+             f"load average {load} at the end (other processes share the cores)")
     md = (
         f"\n## {date.today().isoformat()} — Inference: packaged all-MiniLM-L6-v2 (int8 ONNX) embed and rerank, "
         f"SPLADE-tiny-msmarco (numpy) sparse embed\n"
-        f"Machine: {machine}; onnxruntime intra-op threads {threads}; `bench/inference.py --texts {args.texts} "
+        f"Machine: {where}; onnxruntime intra-op threads {threads}; `bench/inference.py --texts {args.texts} "
         f"--repeat {args.repeat} --docs {args.docs} --iterations {args.iterations} "
         f"--sparse-texts {args.sparse_texts}`.\n\n"
         f"Cold model load (import onnxruntime + tokenizers, open the session): {load_s * 1000:.0f} ms; "

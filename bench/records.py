@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ast
 import os
-import platform
 import random
 import re
 import socket
@@ -35,7 +34,7 @@ from datetime import date
 from pathlib import Path
 
 from pinecone import Pinecone
-from results import publish  # bench/ is on sys.path when a script runs
+from results import machine, publish  # bench/ is on sys.path when a script runs
 from run import API_KEY, start_server
 
 DENSE, SPARSE, RERANK = "all-minilm-l6-v2", "splade-tiny-msmarco", "all-minilm-l6-v2-cosine-rerank"
@@ -151,11 +150,11 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=60)
 
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, 1-min load "
+    where = (f"{machine()}, 1-min load "
                f"average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (other work on the machine)")
     lines = [
         f"\n## {date.today().isoformat()} — Records API: upsert_records and search (integrated indexes)",
-        (f"Machine: {machine}; `bench/records.py --n {args.n} --queries {args.queries} --seed {args.seed}`; "
+        (f"Machine: {where}; `bench/records.py --n {args.n} --queries {args.queries} --seed {args.seed}`; "
          f"`spruce serve` and the SDK 7.x client on the same machine, one client thread. Corpus: {len(records)} "
          f"{source} (median {statistics.median(words):.0f} words per text); queries: the first lemmas of "
          f"{len(queries)} corpus records."),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import httpx
 import numpy as np
 import orjson
 from pinecone import Pinecone, ServerlessSpec
-from results import publish  # bench/ is on sys.path when a script runs
+from results import machine, publish  # bench/ is on sys.path when a script runs
 
 API_KEY = "spruce_bench_key"
 
@@ -131,10 +130,9 @@ def main() -> None:
     def pct(v, p):
         return float(np.percentile(v, p))
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     lines = [
         f"\n## {datetime.now(timezone.utc):%Y-%m-%d} — {args.n:,} × {args.dim}-d, cosine, clustered synthetic data",
-        f"Machine: {machine}; `bench/run.py --n {args.n} --dim {args.dim} --batch {args.batch} "
+        f"Machine: {machine()}; `bench/run.py --n {args.n} --dim {args.dim} --batch {args.batch} "
         f"--threads {args.threads}`; server and client on the same machine.",
         "",
         "| metric | value |",

@@ -10,8 +10,6 @@ to ``bench/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import socket
 import sys
 import tempfile
@@ -27,7 +25,7 @@ from pinecone import Pinecone, ServerlessSpec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ holds the shared data generator
 from bench.run import API_KEY, start_server  # noqa: E402
 from tests.sparse_data import zipf_corpus, zipf_queries  # noqa: E402
-from results import publish  # noqa: E402 - bench/ is on sys.path when a script runs
+from results import machine, publish  # noqa: E402 - bench/ is on sys.path when a script runs
 
 
 def brute_force(corpus, queries, k: int) -> list[list[int]]:
@@ -115,7 +113,7 @@ def main() -> None:
     ]
     section = [
         f"\n## {datetime.now(UTC):%Y-%m-%d} — sparse: {args.n:,} documents, ~100 non-zeros, Zipfian term ids",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"Machine: {machine()}; "
         f"`bench/sparse.py --n {args.n} --queries {args.queries}`; server and client on the same machine, "
         "queries sequential over HTTP through the official SDK.\n",
         "| metric | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows],

@@ -13,15 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-
-import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -30,17 +27,10 @@ sys.path.insert(0, str(HERE.parent))  # bench/results.py
 import dataset  # noqa: E402
 import report  # noqa: E402
 import sdk_floor  # noqa: E402
-from results import publish  # noqa: E402
+from results import machine, publish  # noqa: E402
 from systems import SYSTEMS  # noqa: E402
 
 BENCH = HERE.parent
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or platform.machine())
-    ram = psutil.virtual_memory().total / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def load_average() -> str:

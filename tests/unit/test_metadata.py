@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import pyarrow as pa
@@ -124,11 +123,9 @@ def test_no_metadata_gives_no_columns() -> None:
     assert columns == {} and layout.column_names() == [] and layout.columns_for("x") == {}
 
 
-def test_build_columns_is_fast() -> None:
+def test_build_columns_types_every_row_of_a_large_batch() -> None:
+    """A column per key, a value per row (its time per row: bench/engine_paths.py)."""
     metadatas = [{"genre": f"g{i % 50}", "year": float(2000 + i % 25), "draft": i % 2 == 0,
-                  "tags": ["a", f"t{i % 7}"], "title": f"title {i}"} for i in range(100_000)]
-    start = time.perf_counter()
+                  "tags": ["a", f"t{i % 7}"], "title": f"title {i}"} for i in range(20_000)]
     _, columns = build_metadata_columns(metadatas)
-    elapsed = time.perf_counter() - start
-    assert len(columns) == 5 and all(len(array) == 100_000 for array in columns.values())
-    assert elapsed < 1.0, f"building 100k rows took {elapsed:.2f}s"
+    assert len(columns) == 5 and all(len(array) == 20_000 for array in columns.values())
