@@ -120,6 +120,29 @@ def test_upsert_rejections_dp_up_6(body, match):
     invalid(parse_upsert, body, DENSE, match=match)
 
 
+BAD_ROWS = [[1, "2", 3], [1, None, 3], [True, False, True], [[1], [2], [3]], [1, 1e39, 3], "1,2,3", [1, 2],
+            [2**130, 1, 1], [float("nan"), 1, 2]]
+
+
+@pytest.mark.parametrize("row", BAD_ROWS, ids=repr)
+def test_a_bad_vector_in_a_batch_is_named_as_when_alone(row):
+    """The whole batch's vectors are converted at once; one bad row still gets its own message."""
+    alone = invalid(parse_upsert, {"vectors": [{"id": "x", "values": row}]}, DENSE, match="values")
+    batch = [vec(i) for i in range(5)]
+    batch[3] = {"id": "x", "values": row}
+    in_batch = invalid(parse_upsert, {"vectors": batch}, DENSE, match="values")
+    assert in_batch.message == alone.message.replace("vectors[0]", "vectors[3]")
+
+
+def test_a_batch_of_numbers_is_stored_as_float32_exactly_as_one_by_one():
+    rows = [[1, 2, 3], [0.1, -2.5, 3e-8], [1, 0.5, 7], [2**40, 1, -1], [True, 0.5, 2]]
+    _, batch = parse_upsert({"vectors": [{"id": str(i), "values": r} for i, r in enumerate(rows)]}, DENSE)
+    for i, r in enumerate(rows):
+        _, (alone,) = parse_upsert({"vectors": [{"id": str(i), "values": r}]}, DENSE)
+        assert batch[i].values.dtype == np.float32 and np.array_equal(batch[i].values, alone.values)
+        assert np.array_equal(alone.values, np.array(r, dtype=np.float64).astype(np.float32))
+
+
 @pytest.mark.parametrize("sv,match", [
     ({"indices": [1, 2], "values": [0.5]}, "has 2 indices but 1 values"),
     ({"indices": [], "values": []}, "at least one index/value pair"),

@@ -22,6 +22,8 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from spruce.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -125,8 +127,8 @@ def _check_value(key: str, value: Any) -> Any:
 
 def _check_size(md: dict[str, Any], max_bytes: int) -> None:
     try:
-        size = len(json.dumps(md, separators=(",", ":"), ensure_ascii=False).encode())
-    except UnicodeEncodeError:
+        size = len(orjson.dumps(md))  # compact UTF-8, as json.dumps(separators=(",", ":")) wrote it
+    except orjson.JSONEncodeError:
         raise InvalidArgumentError("Metadata contains invalid Unicode (an unpaired surrogate).") from None
     if size > max_bytes:
         raise InvalidArgumentError(

@@ -106,10 +106,11 @@ def parse_upsert(body: Any, cfg: IndexConfig) -> tuple[str, list[Record]]:
         raise InvalidArgumentError(
             f"Upsert accepts at most {MAX_BATCH} vectors per request; got {len(vectors)}. Split the batch."
         )
+    matrix = _dense_batch(vectors, cfg.dimension) if cfg.vector_type == "dense" else None
     records: dict[str, Record] = {}
     size = 0
     for i, item in enumerate(vectors):
-        record = _record(item, cfg, f"vectors[{i}]")
+        record = _record(item, cfg, f"vectors[{i}]", None if matrix is None else matrix[i])
         records.pop(record.id, None)
         records[record.id] = record
         size += record_bytes(record)
@@ -361,7 +362,31 @@ def parse_id(value: Any, path: str) -> str:
 # ----------------------------------------------------------------------------- records
 
 
-def _record(item: Any, cfg: IndexConfig, path: str) -> Record:
+def _dense_batch(items: list, dimension: int | None) -> np.ndarray | None:
+    """Every item's ``values`` as one float32 matrix, when all are valid: one numpy conversion
+    per request instead of one per record (with its own checks), about half of validating a
+    200 × 384-d upsert. None when anything is off; the per-record checks then name the item."""
+    try:
+        rows = [item["values"] for item in items]
+    except (KeyError, TypeError):
+        return None
+    # A row of booleans becomes 0/1 once stacked with numbers, but is refused on its own: such
+    # rows (they start with a boolean) take the per-record path, so both paths accept the same.
+    if not all(type(row) is list and len(row) == dimension and type(row[0]) is not bool for row in rows):
+        return None
+    try:
+        arr = np.array(rows)
+    except (ValueError, TypeError):
+        return None
+    if arr.ndim != 2 or arr.dtype.kind not in "fiu":
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32)
+    return out if np.isfinite(out).all() else None
+
+
+def _record(item: Any, cfg: IndexConfig, path: str, values: np.ndarray | None = None) -> Record:
+    """One upsert item; ``values``: its dense vector, already validated by ``_dense_batch``."""
     if not isinstance(item, dict):
         raise InvalidArgumentError(f"`{path}` must be an object with `id` and `values`; got {_show(item)}.")
     if item.get("id") is None:
@@ -378,9 +403,10 @@ def _record(item: Any, cfg: IndexConfig, path: str) -> Record:
             raise InvalidArgumentError(f"`{path}.sparseValues` is required in a sparse index.")
         values = None
     else:
-        if values_doc is None:
-            raise InvalidArgumentError(f"`{path}.values` is required: a list of {cfg.dimension} numbers.")
-        values = parse_dense(values_doc, cfg.dimension, f"{path}.values")
+        if values is None:
+            if values_doc is None:
+                raise InvalidArgumentError(f"`{path}.values` is required: a list of {cfg.dimension} numbers.")
+            values = parse_dense(values_doc, cfg.dimension, f"{path}.values")
     metadata = item.get("metadata")
     return Record(
         id=record_id,
