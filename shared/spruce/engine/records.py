@@ -1,8 +1,9 @@
 """Record versions and the write operations the request log carries.
 
 Dense values travel as float32 numpy arrays from the moment a request is parsed; the log
-encoding keeps them as raw little-endian bytes (base64 inside JSON) so that decoding a
-tail is a ``frombuffer``, not a float parse.
+encoding keeps them as raw little-endian bytes (an upsert's as one matrix after a JSON
+header; other entries' as base64 inside JSON) so that decoding a tail is a ``frombuffer``,
+not a float parse.
 """
 
 from __future__ import annotations

@@ -154,10 +154,11 @@ class Spruce:
         records match now and, unless ``dry_run``, the write. Unlike Pinecone's 100,000-record
         batches (DP-U-10), one request updates every match: the log entry carries the filter and
         is applied at its LSN, so the whole update becomes visible at once."""
-        matched = len(self._snapshot(self._config(index), namespace).matching_ids(flt))
+        cfg = self._config(index)
+        matched = len(self._snapshot(cfg, namespace).matching_ids(flt))
         if dry_run:
             return matched, None
-        return matched, self._write(index, namespace, UpdateByFilter(flt.document, set_metadata))
+        return matched, self._write(cfg, namespace, UpdateByFilter(flt.document, set_metadata))
 
     def delete(self, index: IndexRef, namespace: str, *, ids: list[str] | None = None, filter: Filter | None = None,
                delete_all: bool = False) -> WriteResult:

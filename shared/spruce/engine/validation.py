@@ -402,11 +402,10 @@ def _record(item: Any, cfg: IndexConfig, path: str, values: np.ndarray | None = 
         if sparse_doc is None:
             raise InvalidArgumentError(f"`{path}.sparseValues` is required in a sparse index.")
         values = None
-    else:
-        if values is None:
-            if values_doc is None:
-                raise InvalidArgumentError(f"`{path}.values` is required: a list of {cfg.dimension} numbers.")
-            values = parse_dense(values_doc, cfg.dimension, f"{path}.values")
+    elif values is None:
+        if values_doc is None:
+            raise InvalidArgumentError(f"`{path}.values` is required: a list of {cfg.dimension} numbers.")
+        values = parse_dense(values_doc, cfg.dimension, f"{path}.values")
     metadata = item.get("metadata")
     return Record(
         id=record_id,
