@@ -6,6 +6,8 @@ commit."""
 from __future__ import annotations
 
 import json
+
+import orjson
 from dataclasses import asdict, dataclass, field, replace
 
 
@@ -49,7 +51,7 @@ class Manifest:
 
     @staticmethod
     def decode(version: int, body: bytes) -> Manifest:
-        d = json.loads(body)
+        d = orjson.loads(body)
         return Manifest(version, d["flushed_lsn"], d["record_count"], tuple(SlabRef(**s) for s in d["slabs"]),
                         tuple(Retired(name, at) for name, at in d.get("retired", ())))
 

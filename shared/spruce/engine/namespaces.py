@@ -37,10 +37,23 @@ class NamespaceCache:
         self.slabs = slabs
         self._lock = threading.Lock()
         self._overlays: dict[tuple[str, str], Overlay] = {}
+        self._decoded: dict[tuple[str, str], tuple[tuple[int, bytes], Manifest]] = {}
 
     def manifest(self, index_id: str, namespace: str) -> Manifest:
+        """The stored manifest, read on every call (that is what makes each read see every
+        flush); decoded only when it differs from the one decoded last, as it rarely does."""
         stored = self._manifests.load_manifest(index_id, namespace)
-        return Manifest() if stored is None else Manifest.decode(*stored)
+        if stored is None:
+            return Manifest()
+        key = (index_id, namespace)
+        with self._lock:
+            last = self._decoded.get(key)
+        if last is not None and last[0] == stored:
+            return last[1]
+        manifest = Manifest.decode(*stored)
+        with self._lock:
+            self._decoded[key] = (stored, manifest)
+        return manifest
 
     def snapshot(self, index_id: str, namespace: str, *, metric: str, dimension: int | None) -> Snapshot:
         """Pin the current manifest and resolve the whole tail past it (read-your-writes)."""
@@ -77,3 +90,5 @@ class NamespaceCache:
         with self._lock:
             for key in [k for k in self._overlays if k[0] == index_id]:
                 del self._overlays[key]
+            for key in [k for k in self._decoded if k[0] == index_id]:
+                del self._decoded[key]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
+import orjson
+
 from spruce.engine.embed import configure_embed
 from spruce.engine.filters import Filter
 from spruce.engine.indexes import ConfigureRequest
@@ -311,7 +313,7 @@ def _encode_cfg(cfg: IndexConfig) -> bytes:
 
 
 def _decode_cfg(body: bytes) -> IndexConfig:
-    return IndexConfig(**json.loads(body))
+    return IndexConfig(**orjson.loads(body))
 
 
 def _encode_token(last: str) -> str:

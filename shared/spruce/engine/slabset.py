@@ -49,12 +49,22 @@ class LocalSlabs:
         self._lock = threading.Lock()
         self._slab_data: dict[tuple[str, str], SlabData] = {}
         self._views: dict[tuple[str, str, str | None], SlabView] = {}
+        self._sets: dict[tuple[str, str], SlabSet] = {}  # the last set opened per namespace
 
     def open(self, index_id: str, namespace: str, manifest: Manifest, *, metric: str,
              dimension: int | None = None) -> SlabSet:
+        """The slab set of ``manifest``; the same object for every read of a namespace until
+        its slabs or their tombstones change (a set holds nothing a read changes)."""
+        key = tuple((ref.slab_id, ref.tombstones) for ref in manifest.slabs)
+        with self._lock:
+            last = self._sets.get((index_id, namespace))
+        if last is not None and last.key == key and last.metric == metric:
+            return last
         views = [self._view(index_id, namespace, ref, metric) for ref in manifest.slabs]
-        return SlabSet(views, metric, key=tuple((ref.slab_id, ref.tombstones) for ref in manifest.slabs),
-                       graphs=self._graphs)
+        opened = SlabSet(views, metric, key=key, graphs=self._graphs)
+        with self._lock:
+            self._sets[(index_id, namespace)] = opened
+        return opened
 
     def _view(self, index_id: str, namespace: str, ref: SlabRef, metric: str) -> SlabView:
         key = (index_id, ref.slab_id, ref.tombstones)
@@ -102,6 +112,9 @@ class LocalSlabs:
                 self._slab_data.pop(key).retired = True  # a queued graph build is dropped
             for key in [k for k in self._views if match(k)]:
                 del self._views[key]
+            for key, opened in list(self._sets.items()):
+                if match((key[0], None)) or any(match((key[0], slab_id)) for slab_id, _ in opened.key):
+                    del self._sets[key]
 
 
 def _visible_rows(view: SlabView, hidden: Hidden) -> np.ndarray:
