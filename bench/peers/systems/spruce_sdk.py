@@ -141,10 +141,15 @@ class SpruceSdk:
         return active
 
     def _slab_state(self) -> frozenset[str]:
-        """Slab datasets and their index directories under the server's data directory."""
+        """Slab datasets and their index directories under the server's data directory. A
+        slab that garbage collection removes mid-walk is a change: the walk is retried."""
         root = self._data / "slabs"
-        return frozenset(str(p.relative_to(root)) for p in root.glob("**/slab-*.lance/_indices/*")) | frozenset(
-            str(p.relative_to(root)) for p in root.glob("**/slab-*.lance"))
+        while True:
+            try:
+                return frozenset(str(p.relative_to(root)) for p in root.glob("**/slab-*.lance/_indices/*")) | frozenset(
+                    str(p.relative_to(root)) for p in root.glob("**/slab-*.lance"))
+            except FileNotFoundError:
+                time.sleep(0.1)
 
     def knobs(self) -> list[Knob]:
         return [Knob(f"scanFactor={s:g}", s) for s in SCAN_FACTORS]

@@ -1,0 +1,180 @@
+"""Where a Spruce query's time goes, on the peer data set: the server's CPU per query, split
+by thread, and (with ``--py-spy``) a sampled profile of the server during the query pass.
+
+Loads the data set into ``spruce serve`` exactly as the peer harness does (``SpruceSdk``:
+same batches, same client processes, same settling rule), then runs ``--queries`` queries at
+``--scan-factor`` through the SDK, sequentially, and reports:
+
+- the PSS and private memory of the server and of each child process, once settled;
+- client wall time per query (p50, mean) and QPS, as ``measure.py`` times them;
+- the server process's CPU per query (user + system, from ``psutil``), in total and per
+  thread (the event-loop thread, the worker threads, the builder), so HTTP and engine costs
+  are told apart;
+- with ``--py-spy FILE``: ``py-spy record --threads`` (active samples only) of the server over a second
+  pass, saved as FILE (speedscope JSON when FILE ends in ``.json``, else a flamegraph SVG),
+  and the functions with the most self samples printed.
+
+With ``--baseline OTHER/shared``, a second server runs the code of another checkout on the same
+data, and the two are queried in alternate passes: on this 2-core VM the same code's QPS moves
+by tens of percent within minutes, so only interleaved passes compare two versions fairly.
+
+Run: ``.venv-bench/bin/python bench/peers/profile_spruce.py --n 200000 --py-spy /tmp/q.json``, or
+``git worktree add /tmp/base main && ... profile_spruce.py --baseline /tmp/base/shared --passes 6``.
+Nothing here is written to RESULTS.md; it prints what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import dataset  # noqa: E402
+from systems.base import Knob  # noqa: E402
+from systems.spruce_sdk import SpruceSdk  # noqa: E402
+
+
+def thread_cpu(proc: psutil.Process) -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in proc.threads()}
+
+
+def query_pass(system: SpruceSdk, queries: np.ndarray, k: int) -> np.ndarray:
+    latencies = np.empty(len(queries))
+    for i, q in enumerate(queries):
+        t = time.perf_counter()
+        system.query(q, k, None)
+        latencies[i] = time.perf_counter() - t
+    return latencies
+
+
+def describe_memory(server: psutil.Process) -> list[str]:
+    """PSS and USS (private pages) of the server and each of its children, MiB."""
+    out = []
+    for p in [server, *server.children(recursive=True)]:
+        mem = p.memory_full_info()
+        out.append(f"pid {p.pid} ({' '.join(p.cmdline()[1:4])[:60]}): PSS {mem.pss / 2**20:,.0f}, "
+                   f"USS {mem.uss / 2**20:,.0f}")
+    return out
+
+
+def top_self(speedscope: Path, count: int = 25) -> list[tuple[str, float]]:
+    """Functions with the most self samples in a speedscope profile (all threads), as shares."""
+    doc = json.loads(speedscope.read_text())
+    frames = doc["shared"]["frames"]
+    counts: Counter[str] = Counter()
+    total = 0
+    for prof in doc["profiles"]:
+        for stack, weight in zip(prof["samples"], prof["weights"]):
+            total += weight
+            if stack:
+                f = frames[stack[-1]]
+                counts[f"{f['name']} ({Path(f.get('file', '?')).name}:{f.get('line', '?')})"] += weight
+    return [(name, w / total) for name, w in counts.most_common(count)]
+
+
+def loaded(ds: dataset.Dataset, workdir: Path, scan_factor: float, source: Path | None) -> SpruceSdk:
+    """A settled server holding the data set; ``source``: the ``shared`` directory of another
+    checkout to run the server from (its ``spruce`` package shadows the installed one)."""
+    system = SpruceSdk()
+    workdir.mkdir(parents=True)
+    saved = dict(os.environ)
+    if source is not None:
+        os.environ["PYTHONPATH"] = str(source.resolve())  # the server inherits this process's environment
+    try:
+        system.start(workdir)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    t0 = time.monotonic()
+    system.load(ds.base, np.arange(ds.n), ds.cats)
+    acked = time.monotonic()
+    settled = system.wait_until_queryable()
+    print(f"[{source or 'this tree'}] ingest {ds.n / (acked - t0):,.0f} records/s; queryable after "
+          f"{settled - t0:.1f} s", flush=True)
+    system.use(Knob(f"scanFactor={scan_factor:g}", scan_factor))
+    server = psutil.Process(system.server_pids()[0])
+    print("memory once settled:", "; ".join(describe_memory(server)), flush=True)
+    return system
+
+
+def timed_pass(system: SpruceSdk, ds: dataset.Dataset) -> tuple[float, float, float, str]:
+    """QPS, p50 ms, server CPU ms per query, and the CPU per busy thread."""
+    server = psutil.Process(system.server_pids()[0])
+    before, cpu0 = thread_cpu(server), sum(server.cpu_times()[:2])
+    start = time.perf_counter()
+    ms = query_pass(system, ds.queries, dataset.K) * 1000
+    wall = time.perf_counter() - start
+    after, cpu1 = thread_cpu(server), sum(server.cpu_times()[:2])
+    per_thread = sorted(((after[t] - before.get(t, 0.0)) * 1000 / len(ds.queries), t) for t in after)
+    busy = ", ".join(f"{cost:.3f} (tid {tid})" for cost, tid in reversed(per_thread) if cost >= 0.005)
+    return len(ds.queries) / wall, float(np.percentile(ms, 50)), (cpu1 - cpu0) * 1000 / len(ds.queries), busy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--scan-factor", type=float, default=1.0)
+    ap.add_argument("--passes", type=int, default=2, help="timed passes per server")
+    ap.add_argument("--baseline", type=Path,
+                    help="the shared/ directory of another checkout: a second server runs from it, and the "
+                         "two are queried in alternate passes (this machine's speed drifts by tens of percent "
+                         "within minutes, so only interleaved passes compare code fairly)")
+    ap.add_argument("--py-spy", type=Path, help="profile the server over one more pass into this file")
+    args = ap.parse_args()
+
+    ds = dataset.build(args.n, args.queries)
+    workdir = Path(tempfile.mkdtemp(prefix="spruce-profile-"))
+    servers: list[tuple[str, SpruceSdk]] = []
+    try:
+        servers.append(("this tree", loaded(ds, workdir / "a", args.scan_factor, None)))
+        if args.baseline:
+            servers.append((str(args.baseline), loaded(ds, workdir / "b", args.scan_factor, args.baseline)))
+        qps: dict[str, list[float]] = {name: [] for name, _ in servers}
+        cpu: dict[str, list[float]] = {name: [] for name, _ in servers}
+        for p in range(args.passes):
+            for name, system in servers:
+                rate, p50, per_query, busy = timed_pass(system, ds)
+                qps[name].append(rate)
+                cpu[name].append(per_query)
+                print(f"pass {p + 1} [{name}]: {rate:,.0f} QPS, p50 {p50:.2f} ms; server CPU {per_query:.3f} "
+                      f"ms/query; by thread (ms/query): {busy}", flush=True)
+        for name, _ in servers:
+            print(f"median [{name}]: {np.median(qps[name]):,.0f} QPS, server CPU {np.median(cpu[name]):.3f} ms/query")
+        if args.py_spy:
+            system = servers[0][1]
+            server = psutil.Process(system.server_pids()[0])
+            spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            fmt = "speedscope" if args.py_spy.suffix == ".json" else "flamegraph"
+            rec = subprocess.Popen([spy, "record", "--pid", str(server.pid), "--threads", "--rate", "500",
+                                    "--format", fmt, "--output", str(args.py_spy), "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            query_pass(system, ds.queries, dataset.K)
+            rec.send_signal(2)  # SIGINT: py-spy writes the profile and exits
+            rec.wait(timeout=60)
+            if fmt == "speedscope":
+                for name, share in top_self(args.py_spy):
+                    print(f"{share:6.1%}  {name}")
+            print(f"profile: {args.py_spy}")
+    finally:
+        for _, system in servers:
+            system.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
