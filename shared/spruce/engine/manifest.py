@@ -6,9 +6,9 @@ commit."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field, replace
 
 import orjson
-from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
