@@ -2,17 +2,18 @@
 by thread, and (with ``--py-spy``) a sampled profile of the server during the query pass.
 
 Loads the data set into ``spruce serve`` exactly as the peer harness does (``SpruceSdk``:
-same batches, same client processes, same settling rule), then runs ``--queries`` queries at
-``--scan-factor`` through the SDK, sequentially, and reports:
+same batches, same client processes, same settling rule), then runs ``--passes`` passes of
+the queries at ``--scan-factor`` through the SDK, each timed as ``measure.run_pass`` times the
+harness's passes, and reports:
 
 - the PSS and private memory of the server and of each child process, once settled;
-- client wall time per query (p50, mean) and QPS, as ``measure.py`` times them;
+- each pass's QPS, p50 and recall@10;
 - the server process's CPU per query (user + system, from ``psutil``), in total and per
   thread (the event-loop thread, the worker threads, the builder), so HTTP and engine costs
   are told apart;
-- with ``--py-spy FILE``: ``py-spy record --threads`` (active samples only) of the server over a second
-  pass, saved as FILE (speedscope JSON when FILE ends in ``.json``, else a flamegraph SVG),
-  and the functions with the most self samples printed.
+- with ``--py-spy FILE``: ``py-spy record --threads`` (active samples only) of the server over
+  one more pass, saved as FILE (speedscope JSON when FILE ends in ``.json``, else a flamegraph
+  SVG), and the functions with the most self samples printed.
 
 With ``--baseline OTHER/shared``, a second server runs the code of another checkout on the same
 data, and the two are queried in alternate passes: on this 2-core VM the same code's QPS moves
@@ -27,8 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,21 +44,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import dataset  # noqa: E402
+from measure import PASS_WARMUP, run_pass  # noqa: E402
 from systems.base import Knob  # noqa: E402
 from systems.spruce_sdk import SpruceSdk  # noqa: E402
 
 
 def thread_cpu(proc: psutil.Process) -> dict[int, float]:
     return {t.id: t.user_time + t.system_time for t in proc.threads()}
-
-
-def query_pass(system: SpruceSdk, queries: np.ndarray, k: int) -> np.ndarray:
-    latencies = np.empty(len(queries))
-    for i, q in enumerate(queries):
-        t = time.perf_counter()
-        system.query(q, k, None)
-        latencies[i] = time.perf_counter() - t
-    return latencies
 
 
 def describe_memory(server: psutil.Process) -> list[str]:
@@ -85,42 +78,32 @@ def top_self(speedscope: Path, count: int = 25) -> list[tuple[str, float]]:
     return [(name, w / total) for name, w in counts.most_common(count)]
 
 
-def loaded(ds: dataset.Dataset, workdir: Path, scan_factor: float, source: Path | None) -> SpruceSdk:
+def loaded(ds: dataset.Dataset, workdir: Path, source: Path | None) -> SpruceSdk:
     """A settled server holding the data set; ``source``: the ``shared`` directory of another
-    checkout to run the server from (its ``spruce`` package shadows the installed one)."""
-    system = SpruceSdk()
+    checkout to run the server from."""
+    system = SpruceSdk(source)
     workdir.mkdir(parents=True)
-    saved = dict(os.environ)
-    if source is not None:
-        os.environ["PYTHONPATH"] = str(source.resolve())  # the server inherits this process's environment
-    try:
-        system.start(workdir)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    system.start(workdir)
     t0 = time.monotonic()
     system.load(ds.base, np.arange(ds.n), ds.cats)
     acked = time.monotonic()
     settled = system.wait_until_queryable()
     print(f"[{source or 'this tree'}] ingest {ds.n / (acked - t0):,.0f} records/s; queryable after "
           f"{settled - t0:.1f} s", flush=True)
-    system.use(Knob(f"scanFactor={scan_factor:g}", scan_factor))
-    server = psutil.Process(system.server_pids()[0])
-    print("memory once settled:", "; ".join(describe_memory(server)), flush=True)
+    print("memory once settled:", "; ".join(describe_memory(system.server)), flush=True)
     return system
 
 
-def timed_pass(system: SpruceSdk, ds: dataset.Dataset) -> tuple[float, float, float, str]:
-    """QPS, p50 ms, server CPU ms per query, and the CPU per busy thread."""
-    server = psutil.Process(system.server_pids()[0])
+def timed_pass(system: SpruceSdk, ds: dataset.Dataset, knob: Knob) -> tuple[dict, float, str]:
+    """``measure.run_pass``'s figures, the server's CPU ms per query, and the CPU per busy thread."""
+    server = system.server
     before, cpu0 = thread_cpu(server), sum(server.cpu_times()[:2])
-    start = time.perf_counter()
-    ms = query_pass(system, ds.queries, dataset.K) * 1000
-    wall = time.perf_counter() - start
+    stats = run_pass(system, ds, knob, None, ds.truth["all"])
     after, cpu1 = thread_cpu(server), sum(server.cpu_times()[:2])
-    per_thread = sorted(((after[t] - before.get(t, 0.0)) * 1000 / len(ds.queries), t) for t in after)
+    queries = len(ds.queries) + PASS_WARMUP
+    per_thread = sorted(((after[t] - before.get(t, 0.0)) * 1000 / queries, t) for t in after)
     busy = ", ".join(f"{cost:.3f} (tid {tid})" for cost, tid in reversed(per_thread) if cost >= 0.005)
-    return len(ds.queries) / wall, float(np.percentile(ms, 50)), (cpu1 - cpu0) * 1000 / len(ds.queries), busy
+    return stats, (cpu1 - cpu0) * 1000 / queries, busy
 
 
 def main() -> None:
@@ -137,43 +120,48 @@ def main() -> None:
     args = ap.parse_args()
 
     ds = dataset.build(args.n, args.queries)
+    knob = Knob(f"scanFactor={args.scan_factor:g}", args.scan_factor)
     workdir = Path(tempfile.mkdtemp(prefix="spruce-profile-"))
     servers: list[tuple[str, SpruceSdk]] = []
     try:
-        servers.append(("this tree", loaded(ds, workdir / "a", args.scan_factor, None)))
+        servers.append(("this tree", loaded(ds, workdir / "a", None)))
         if args.baseline:
-            servers.append((str(args.baseline), loaded(ds, workdir / "b", args.scan_factor, args.baseline)))
+            servers.append((str(args.baseline), loaded(ds, workdir / "b", args.baseline)))
         qps: dict[str, list[float]] = {name: [] for name, _ in servers}
         cpu: dict[str, list[float]] = {name: [] for name, _ in servers}
         for p in range(args.passes):
             for name, system in servers:
-                rate, p50, per_query, busy = timed_pass(system, ds)
-                qps[name].append(rate)
+                stats, per_query, busy = timed_pass(system, ds, knob)
+                qps[name].append(stats["qps"])
                 cpu[name].append(per_query)
-                print(f"pass {p + 1} [{name}]: {rate:,.0f} QPS, p50 {p50:.2f} ms; server CPU {per_query:.3f} "
-                      f"ms/query; by thread (ms/query): {busy}", flush=True)
+                print(f"pass {p + 1} [{name}]: {stats['qps']:,.0f} QPS, p50 {stats['p50_ms']:.2f} ms, recall@10 "
+                      f"{stats['recall']:.4f}; server CPU {per_query:.3f} ms/query; by thread (ms/query): {busy}",
+                      flush=True)
         for name, _ in servers:
             print(f"median [{name}]: {np.median(qps[name]):,.0f} QPS, server CPU {np.median(cpu[name]):.3f} ms/query")
         if args.py_spy:
-            system = servers[0][1]
-            server = psutil.Process(system.server_pids()[0])
-            spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-            fmt = "speedscope" if args.py_spy.suffix == ".json" else "flamegraph"
-            rec = subprocess.Popen([spy, "record", "--pid", str(server.pid), "--threads", "--rate", "500",
-                                    "--format", fmt, "--output", str(args.py_spy), "--nonblocking"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
-            query_pass(system, ds.queries, dataset.K)
-            rec.send_signal(2)  # SIGINT: py-spy writes the profile and exits
-            rec.wait(timeout=60)
-            if fmt == "speedscope":
-                for name, share in top_self(args.py_spy):
-                    print(f"{share:6.1%}  {name}")
-            print(f"profile: {args.py_spy}")
+            profile(servers[0][1], ds, knob, args.py_spy)
     finally:
         for _, system in servers:
             system.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def profile(system: SpruceSdk, ds: dataset.Dataset, knob: Knob, out: Path) -> None:
+    """py-spy over one pass of ``system``'s server, into ``out``."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    fmt = "speedscope" if out.suffix == ".json" else "flamegraph"
+    rec = subprocess.Popen([spy, "record", "--pid", str(system.server.pid), "--threads", "--rate", "500",
+                            "--format", fmt, "--output", str(out), "--nonblocking"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    run_pass(system, ds, knob, None, ds.truth["all"])
+    rec.send_signal(signal.SIGINT)  # py-spy writes the profile and exits
+    rec.wait(timeout=60)
+    if fmt == "speedscope":
+        for name, share in top_self(out):
+            print(f"{share:6.1%}  {name}")
+    print(f"profile: {out}")
 
 
 if __name__ == "__main__":

@@ -56,14 +56,20 @@ def free_port() -> int:
 class SpruceSdk:
     name = "Spruce (embedded, pinecone SDK over HTTP)"
 
+    def __init__(self, source: Path | None = None) -> None:
+        self._source = source  # another checkout's shared/ to run the server from (profile_spruce.py)
+
     def start(self, workdir: Path) -> Setup:
         self._data = workdir / "spruce-data"
         port = free_port()
         env = {**os.environ, "SPRUCE_API_KEY": API_KEY}
+        if self._source is not None:
+            env["PYTHONPATH"] = str(self._source.resolve())  # its spruce package shadows the installed one
         self._log = (workdir / "spruce-serve.log").open("wb")
         self._proc = subprocess.Popen([sys.executable, "-m", "spruce.cli", "serve", "--port", str(port),
                                        "--data-dir", str(self._data)], env=env, stdout=self._log,
                                       stderr=subprocess.STDOUT)
+        self.server = psutil.Process(self._proc.pid)
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
             try:
@@ -117,12 +123,11 @@ class SpruceSdk:
             raise RuntimeError(f"describe_index_stats counts {stats.total_vector_count}, expected {self._rows}")
         # A slab builds its graph after its first search, and compaction may still replace slabs
         # after the flush: probe, wait until quiet, and again until a probe starts nothing.
-        server = psutil.Process(self._proc.pid)
         settled = None
         while True:
             probed = time.monotonic()
             self._index.query(vector=self._probe, top_k=10)
-            active = self._quiet(server)
+            active = self._quiet(self.server)
             if settled is not None and active - probed < 1.0:
                 return settled
             settled = active
