@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spruce.api import backups, bulk, control, data, inference, records
 from spruce.api.auth import ApiKeyMiddleware
 from spruce.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from spruce.api.runner import QueryRunner
 from spruce.api.versions import ApiVersionMiddleware
 from spruce.engine.service import Spruce
 from spruce.inference.service import InferenceService
@@ -57,6 +58,7 @@ def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...
     (backups, restores, imports): in-process on the embedded host, Step Functions on AWS."""
     app = SpruceApp(title="Spruce", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
+    app.state.query_runner = QueryRunner()
     app.state.jobs = jobs
     app.state.inference = inference_service or inference.service
     app.state.public_url = None if public_url is None else public_url.rstrip("/")

@@ -6,7 +6,6 @@ Write responses carry ``x-pinecone-request-lsn`` / ``x-pinecone-lsn-committed``;
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Annotated, Any
 
@@ -67,10 +66,12 @@ async def query(request: Request) -> Response:
     (py-spy, bench/RESULTS.md 2026-11-25, 200k). ``app.SpruceApp`` serves it through
     ``query_app``, ahead of FastAPI's middleware and router too."""
     body = await request.body()
-    # The loop's own executor, not ``run_in_threadpool``: anyio's capacity limiter, cancel
-    # scopes and token bookkeeping cost the event loop about 0.1 ms per query (py-spy, 200k).
-    return await asyncio.get_running_loop().run_in_executor(None, _query, request.app.state.engine,
-                                                            request.path_params["index_name"], body)
+    index_name = request.path_params["index_name"]
+    # On the event loop when alone and quick, else on the loop's own executor (spruce.api.runner);
+    # not ``run_in_threadpool``: anyio's capacity limiter, cancel scopes and token bookkeeping
+    # cost the event loop about 0.1 ms per query (py-spy, 200k).
+    state = request.app.state
+    return await state.query_runner.run(index_name, _query, state.engine, index_name, body)
 
 
 def _query(engine: Spruce, index_name: str, body: bytes) -> Response:
