@@ -56,32 +56,39 @@ def free_port() -> int:
 class SpruceSdk:
     name = "Spruce (embedded, pinecone SDK over HTTP)"
 
-    def __init__(self, source: Path | None = None) -> None:
+    def __init__(self, source: Path | None = None, wrapper: tuple[str, ...] = (), startup_s: float = 60.0) -> None:
         self._source = source  # another checkout's shared/ to run the server from (profile_spruce.py)
+        self._wrapper = wrapper  # a command the server runs under, e.g. valgrind (instructions.py)
+        self._startup_s = startup_s
 
     def start(self, workdir: Path) -> Setup:
+        """Start a server on ``workdir``/spruce-data; its ``bench`` index is created unless the
+        directory already holds it (a data set loaded by an earlier server)."""
         self._data = workdir / "spruce-data"
         port = free_port()
         env = {**os.environ, "SPRUCE_API_KEY": API_KEY}
         if self._source is not None:
             env["PYTHONPATH"] = str(self._source.resolve())  # its spruce package shadows the installed one
         self._log = (workdir / "spruce-serve.log").open("wb")
-        self._proc = subprocess.Popen([sys.executable, "-m", "spruce.cli", "serve", "--port", str(port),
+        self._proc = subprocess.Popen([*self._wrapper, sys.executable, "-m", "spruce.cli", "serve", "--port", str(port),
                                        "--data-dir", str(self._data)], env=env, stdout=self._log,
                                       stderr=subprocess.STDOUT)
         self.server = psutil.Process(self._proc.pid)
         url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
+        deadline = time.monotonic() + self._startup_s
+        while True:
             try:
-                if httpx.get(f"{url}/indexes", headers={"Api-Key": API_KEY}).status_code == 200:
+                if httpx.get(f"{url}/indexes", headers={"Api-Key": API_KEY}, timeout=30).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise TimeoutError("spruce serve did not start")
+                pass
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                raise TimeoutError(f"spruce serve did not start (see {self._log.name})")
+            time.sleep(0.1)
         pc = Pinecone(api_key=API_KEY, host=url)
-        pc.create_index(name="bench", dimension=384, metric="cosine",
-                        spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+        if not pc.has_index("bench"):
+            pc.create_index(name="bench", dimension=384, metric="cosine",
+                            spec=ServerlessSpec(cloud="aws", region="us-east-1"))
         self._index = pc.Index("bench")
         self._host = pc.describe_index(name="bench").host
         graphs = GraphSettings()
