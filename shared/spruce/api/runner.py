@@ -2,8 +2,10 @@
 
 Handing a query to a worker thread and its answer back costs two cross-thread wake-ups, and on
 the benchmark VM (Firecracker, 2 vCPUs) a wake-up of the other vCPU is expensive: running
-queries on the event loop raised a single client's QPS from 151 to 195 (median of 4
-interleaved passes at 50k rows, bench/RESULTS.md 2026-12-02 evening). But a query on the loop
+queries on the event loop raised a single client's QPS from 189 to 231 and cut the server's
+CPU per query from 2.43 to 1.98 ms (medians of 5 interleaved passes at 200k rows,
+bench/RESULTS.md 2026-12-02 evening), kernel time that callgrind's user-space count does not
+see. But a query on the loop
 blocks every other request until it ends, and a worker thread lets another request's
 GIL-free parts (faiss, numpy, SQLite, LanceDB) run beside it. So a query runs inline only when
 no other query is in flight and this index's recent queries were quick (``INLINE_BELOW_S``
