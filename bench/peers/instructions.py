@@ -76,18 +76,15 @@ def callgrind_control(*args: str) -> str:
 def thread_totals(out_prefix: Path) -> dict[int, int]:
     """Ir per valgrind thread id from the newest dump's files (``--separate-threads=yes``: one
     file per thread, ``PREFIX.N-TT``; a thread that ran nothing has none)."""
-    files = sorted(out_prefix.parent.glob(f"{out_prefix.name}.*-*"))
-    if not files:
+    dumps = {f: re.search(r"\.(\d+)-(\d+)$", f.name) for f in out_prefix.parent.glob(f"{out_prefix.name}.*-*")}
+    if not dumps:
         raise RuntimeError(f"callgrind wrote no dump next to {out_prefix}")
-    newest = max(int(re.search(r"\.(\d+)-\d+$", f.name).group(1)) for f in files)
+    newest = max(int(m.group(1)) for m in dumps.values())
     totals: dict[int, int] = {}
-    for f in files:
-        m = re.search(r"\.(\d+)-(\d+)$", f.name)
-        if int(m.group(1)) != newest:
-            continue
-        text = f.read_text(errors="replace")
-        found = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
-        totals[int(m.group(2))] = int(found.group(1)) if found else 0
+    for f, m in dumps.items():
+        if int(m.group(1)) == newest:
+            found = re.search(r"^(?:summary|totals): (\d+)", f.read_text(errors="replace"), re.MULTILINE)
+            totals[int(m.group(2))] = int(found.group(1)) if found else 0
     return totals
 
 
