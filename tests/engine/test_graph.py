@@ -169,6 +169,30 @@ def test_small_slabs_are_scored_exactly(tmp_path):
     eng.close()
 
 
+def test_a_beam_as_costly_as_a_pass_over_the_slab_is_not_taken(tmp_path, monkeypatch):
+    """A slab of a few thousand rows gets a graph, but only a narrow beam searches it: the
+    default scanFactor's beam would cost more than scoring its rows exactly."""
+    from spruce.engine.graph import SlabGraph
+    X = clustered(11, 3000)
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False)
+    make_index(eng, dimension=DIM, metric="cosine")
+    eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in range(3000)])
+    eng.flush("idx", "ns")
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    wait_for_graphs(eng)
+    assert slab_data(eng).graph is not None
+    beams: list[int] = []
+    search = SlabGraph.candidates
+    monkeypatch.setattr(SlabGraph, "candidates", lambda self, q, want, ef, allowed: beams.append(ef) or search(
+        self, q, want, ef, allowed))
+    q = X[5] + 0.01
+    got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q, scan_factor=4.0)).value
+    assert beams == [] and [m.id for m in got] == [f"v{j}" for j in exact_top("cosine", X, q, 10)]
+    got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q, scan_factor=0.5)).value
+    assert beams == [40] and len(got) == 10  # the 40 candidates re-scored, beam 20 raised to them
+    eng.close()
+
+
 def test_an_ann_indexed_slab_gets_a_graph_too(tmp_path):
     """On a host that keeps graphs, a slab compaction gave a LanceDB ANN index is graphed as
     well: its vectors are read into RAM for the graph, and queries go through the graph with

@@ -22,6 +22,7 @@ would need graphs stored beside the slabs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import queue
@@ -39,7 +40,12 @@ log = logging.getLogger("spruce.engine")
 
 @dataclass(frozen=True, slots=True)
 class GraphSettings:
-    min_rows: int = 4_096  # smaller slabs are scored exactly: a beam of 160 visits ~5k nodes anyway
+    # Smaller slabs are scored exactly: a pass over 1,024 × 384-d rows (in cache) took 0.04 ms, less
+    # than any beam; over 2,048 rows 0.20 ms, where a beam of 40–80 took 0.13–0.18 (bench/RESULTS.md).
+    min_rows: int = 2_048
+    # A beam of ``ef`` costs about as much as a pass over ``ef`` × this many rows (384-d, same
+    # measurement: beam 160 vs 4,000 rows, 320 vs 8,000): past that the slab is scored exactly.
+    rows_per_beam: int = 25
     links: int = 16  # HNSW M: neighbours per node
     ef_construction: int = 64
     ef_search: int = 160  # the beam at scanFactor 4.0 (the default) on a slab of ef_rows rows
@@ -83,14 +89,23 @@ class SlabGraph:
     def candidates(self, q: np.ndarray, want: int, ef: int, allowed: np.ndarray | None) -> np.ndarray:
         """Up to ``want`` rows near ``q`` (already unit length for cosine), only rows that
         ``allowed`` (a bool per row, None: all) permits."""
-        params = faiss.SearchParametersHNSW(efSearch=max(ef, want))
-        if allowed is not None:
+        if allowed is None:
+            params = _unfiltered_params(max(ef, want))
+        else:
+            params = faiss.SearchParametersHNSW(efSearch=max(ef, want))
             bitmap = np.packbits(allowed, bitorder="little")
             params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
         _, labels = self._index.search(np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1), want,
                                        params=params)
         found = labels[0]
         return found[found >= 0]
+
+
+@functools.lru_cache(maxsize=256)
+def _unfiltered_params(ef: int) -> faiss.SearchParametersHNSW:
+    """The search parameters of a beam with no selector, made once per beam: faiss's Python
+    wrapper takes tens of µs to construct them, and a search only reads them, so threads share them."""
+    return faiss.SearchParametersHNSW(efSearch=ef)
 
 
 class SlabGraphs:

@@ -276,7 +276,8 @@ class SlabSet:
     def _search_graph(self, graph: SlabGraph, view: SlabView, mask: np.ndarray, rows: np.ndarray | None,
                       q: ResolvedQuery, k: int) -> list[tuple[float, int]] | None:
         """A dense query's top ``k`` through the slab's graph, re-scored exactly; None when a
-        pass over the rows is the better plan (few rows allowed, or ``k`` near their count)."""
+        pass over the rows is the better plan (few rows allowed, ``k`` near their count, or a beam
+        that would cost as much as the pass: ``GraphSettings.rows_per_beam``)."""
         settings = self._graphs.settings
         data = view.data
         if rows is None:
@@ -289,13 +290,15 @@ class SlabSet:
             want = max(k, min(want, q.max_candidates))
         if share < settings.min_share or want * settings.refine > count:
             return None
+        ef = max(want, self._graphs.beam(q.scan_factor / DEFAULT_SCAN_FACTOR, share, data.rows))
+        if ef * settings.rows_per_beam > count:
+            return None  # a pass over so few rows costs less than the beam
         if count == data.rows:
             allowed = None
         else:
             allowed = mask if rows is None else _mask_of(rows, mask)
         point = q.dense * np.float32(q.norm) if self.metric == "cosine" else q.dense
-        widen = q.scan_factor / DEFAULT_SCAN_FACTOR
-        candidates = graph.candidates(point, want, self._graphs.beam(widen, share, data.rows), allowed)
+        candidates = graph.candidates(point, want, ef, allowed)
         scores = dense_scores(self.metric, data.matrix[candidates],
                               None if data.norms is None else data.norms[candidates], q.dense, q.norm)
         chosen = best(scores, k, self.metric)
