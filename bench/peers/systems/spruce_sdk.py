@@ -95,7 +95,8 @@ class SpruceSdk:
         return Setup("Spruce's own: slabs searched through in-RAM HNSW graphs (faiss, "
                      f"8-bit SQ, M={graphs.links}, efConstruction={graphs.ef_construction}, beam "
                      f"{graphs.ef_search} × scanFactor/4, × √(rows/{graphs.ef_rows:,}) on larger slabs; slabs under "
-                     f"{graphs.min_rows:,} rows and the log tail scored exactly), re-scored exactly; compacted "
+                     f"{graphs.min_rows:,} rows or {graphs.rows_per_beam} × the beam, and the log tail, scored "
+                     "exactly), re-scored exactly; compacted "
                      f"slabs of {BuilderSettings().ann_min_rows:,}+ rows also get LanceDB IVF-HNSW-SQ, which "
                      "serves them until their graph is built",
                      [f"upsert: {BATCH} records per request, {PROCESSES} client processes × {THREADS} threads, "
