@@ -11,7 +11,7 @@ import pytest
 
 from spruce.engine.builder import BuilderSettings
 from spruce.engine.filters import parse_filter
-from spruce.engine.graph import GraphSettings, SlabGraphs
+from spruce.engine.graph import GraphSettings, SlabGraph, SlabGraphs
 from spruce.engine.local import open_local
 from spruce.engine.model import QuerySpec
 from spruce.engine.records import Record
@@ -63,6 +63,17 @@ def loaded(tmp_path, request):
     wait_for_graphs(eng)
     yield eng, X, metric
     eng.close()
+
+
+def one_slab(tmp_path, X: np.ndarray, graphs: GraphSettings | None = None):
+    """An engine (builder run by hand) whose cosine index holds ``X`` in one flushed slab,
+    searched once (which queues its graph, if it is large enough for one)."""
+    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False, graphs=graphs)
+    make_index(eng, dimension=DIM, metric="cosine")
+    eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in range(len(X))])
+    eng.flush("idx", "ns")
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    return eng
 
 
 def two_slabs(tmp_path, X: np.ndarray, graphs: GraphSettings | None = None):
@@ -145,13 +156,7 @@ def test_a_narrower_scan_factor_still_answers(loaded):
 
 def test_a_slab_no_longer_searched_gets_no_graph(tmp_path):
     """A slab queued for a graph but not searched since (compaction replaced it) is skipped."""
-    X = clustered(4, 5000)
-    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False,
-                     graphs=GraphSettings(idle_s=0.0))
-    make_index(eng, dimension=DIM, metric="cosine")
-    eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in range(5000)])
-    eng.flush("idx", "ns")
-    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    eng = one_slab(tmp_path, clustered(4, 5000), graphs=GraphSettings(idle_s=0.0))
     wait_for_graphs(eng)
     data = slab_data(eng)
     assert data.graph is None and not data.graph_queued  # queued again by the next search
@@ -159,12 +164,7 @@ def test_a_slab_no_longer_searched_gets_no_graph(tmp_path):
 
 
 def test_small_slabs_are_scored_exactly(tmp_path):
-    X = clustered(5, 1000)
-    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False)
-    make_index(eng, dimension=DIM, metric="cosine")
-    eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in range(1000)])
-    eng.flush("idx", "ns")
-    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    eng = one_slab(tmp_path, clustered(5, 1000))
     assert eng.graphs.idle() and slab_data(eng).graph is None and not slab_data(eng).graph_queued
     eng.close()
 
@@ -172,13 +172,8 @@ def test_small_slabs_are_scored_exactly(tmp_path):
 def test_a_beam_as_costly_as_a_pass_over_the_slab_is_not_taken(tmp_path, monkeypatch):
     """A slab of a few thousand rows gets a graph, but only a narrow beam searches it: the
     default scanFactor's beam would cost more than scoring its rows exactly."""
-    from spruce.engine.graph import SlabGraph
     X = clustered(11, 3000)
-    eng = open_local(tmp_path, settings=BuilderSettings(ann_min_rows=10**9), start=False)
-    make_index(eng, dimension=DIM, metric="cosine")
-    eng.upsert("idx", "ns", [Record(f"v{i}", X[i]) for i in range(3000)])
-    eng.flush("idx", "ns")
-    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    eng = one_slab(tmp_path, X)
     wait_for_graphs(eng)
     assert slab_data(eng).graph is not None
     beams: list[int] = []
