@@ -14,9 +14,9 @@ def hash_api_key(api_key: str) -> str:
 
 
 class AcceptedKeys:
-    """Keys the catalog accepted in the last ``ttl_s`` seconds, so the API's key middleware
-    (``spruce.api.auth.ApiKeyMiddleware``, one per app, so one cache per process or Lambda
-    container) skips the lookup on its hot path. Only acceptances are cached: a key added to
+    """Keys the catalog accepted in the last ``ttl_s`` seconds, so the API's key check
+    (``spruce.api.auth.KeyGate``, one per app, so one cache per process or Lambda container)
+    skips the lookup on its hot path. Only acceptances are cached: a key added to
     the catalog works at once, and a removed key stops working within ``ttl_s``."""
 
     def __init__(self, *, ttl_s: float = 60.0, max_cached: int = 1024) -> None:

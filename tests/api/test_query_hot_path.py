@@ -3,6 +3,8 @@ still behaves as every other route: key, version, error shapes (AUTH-1, ERR-3/5)
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.api.conftest import KEY, SERVERLESS, api_client
@@ -68,9 +70,52 @@ def test_query_errors_are_data_plane_shaped(client):
     assert missing.status_code == 404 and missing.json()["message"] == "Index nope not found."
 
 
-def test_other_methods_on_query_get_405(client):
-    r = client.get(QUERY)
-    assert r.status_code == 405 and r.json()["code"] == 12
+def test_other_methods_on_query_get_405_as_on_every_route(client):
+    for method in ("GET", "PUT", "DELETE"):
+        r = client.request(method, QUERY, headers={"X-Pinecone-API-Version": "2025-10"})
+        routed = client.request(method, "/data/movies/vectors/upsert", headers={"X-Pinecone-API-Version": "2025-10"})
+        assert r.status_code == routed.status_code == 405
+        assert r.json() == {"code": 12, "message": f"Method {method} is not allowed on {QUERY}.", "details": []}
+        for header in ("allow", "x-pinecone-api-version"):
+            assert r.headers[header] == routed.headers[header], header
+        assert r.headers["allow"] == "POST" and r.headers["x-pinecone-api-version"] == "2025-10"
+
+
+def test_the_key_and_version_are_checked_before_the_method(client):
+    assert client.get(QUERY, headers={"Api-Key": "wrong"}).status_code == 401
+    assert client.get(QUERY, headers={"X-Pinecone-API-Version": "garbage"}).status_code == 400
+
+
+def test_query_errors_echo_the_version_served(client):
+    r = client.post(QUERY, json={"vector": [1.0], "topK": 1}, headers={"X-Pinecone-API-Version": "2026-01"})
+    assert r.status_code == 400 and r.headers["x-pinecone-api-version"] == "2025-10"
+
+
+def test_a_body_sent_in_chunks_is_read_whole(client):
+    def chunks():
+        yield b'{"vector": [1.0, '
+        yield b'0.1], "topK": 1}'
+
+    r = client.post(QUERY, content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert [m["id"] for m in r.json()["matches"]] == ["a"]
+
+
+def test_a_client_that_disconnects_mid_body_gets_no_answer(client):
+    sent: list[dict] = []
+    messages = iter([{"type": "http.request", "body": b'{"vector": [1.0', "more_body": True},
+                     {"type": "http.disconnect"}])
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": QUERY, "headers": [(b"api-key", KEY.encode())],
+             "query_string": b""}
+    asyncio.run(client.app(scope, receive, send))
+    assert sent == []
 
 
 @pytest.mark.parametrize("path", ["/data//query", "/data/a/b/query", "/data/movies/queryx"])

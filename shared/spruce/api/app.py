@@ -6,8 +6,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spruce.api import backups, bulk, control, data, inference, records
-from spruce.api.auth import ApiKeyMiddleware
+from spruce.api.auth import ApiKeyMiddleware, KeyGate
 from spruce.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from spruce.api.hot_query import HotQuery
 from spruce.api.runner import QueryRunner
 from spruce.api.versions import ApiVersionMiddleware
 from spruce.engine.service import Spruce
@@ -16,19 +17,18 @@ from spruce.jobs.workflow import JobHost
 
 
 class SpruceApp(FastAPI):
-    """FastAPI, except that ``POST /data/{index}/query`` skips FastAPI's own middleware and
-    router: the query is the hottest route and the one where latency is the product, and
-    each layer of that stack (error and telemetry middleware, body limits, exception
-    handling, exit stacks, router matching) costs the event loop per request. The query still
-    passes through the same error, key and version middleware as every other route."""
+    """FastAPI, except that ``/data/{index}/query`` skips FastAPI's own middleware and router:
+    the query is the hottest route and the one where latency is the product, and each layer
+    of that stack (error and telemetry middleware, body limits, exception handling, exit
+    stacks, router matching) costs the event loop per request. ``hot_query.HotQuery`` makes
+    the same key, version and error checks as the middleware every other route passes."""
 
-    hot_query: ASGIApp | None = None
+    hot_query: HotQuery | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.hot_query is not None and scope["type"] == "http" and scope["method"] == "POST":
+        if self.hot_query is not None and scope["type"] == "http":
             index_name = _query_target(scope["path"])
             if index_name is not None:
-                scope["app"] = self
                 scope["path_params"] = {"index_name": index_name}
                 await self.hot_query(scope, receive, send)
                 return
@@ -43,10 +43,11 @@ def _query_target(path: str) -> str | None:
     return name if name and "/" not in name else None
 
 
-def _guarded(app: ASGIApp, engine: Spruce) -> ASGIApp:
-    """``app`` inside the middleware every route passes through, outermost first: errors (so a
-    failed key or version check is Pinecone-shaped too), the API key, the API version."""
-    return UnexpectedErrorMiddleware(ApiKeyMiddleware(ApiVersionMiddleware(app), authenticate=engine.authenticate))
+def _guarded(app: ASGIApp, gate: KeyGate) -> ASGIApp:
+    """``app`` inside the middleware every route but the query passes through, outermost
+    first: errors (so a failed key or version check is Pinecone-shaped too), the API key, the
+    API version."""
+    return UnexpectedErrorMiddleware(ApiKeyMiddleware(ApiVersionMiddleware(app), gate=gate))
 
 
 def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...] = ("control", "data"),
@@ -73,7 +74,8 @@ def create_app(engine: Spruce, *, public_url: str | None, planes: tuple[str, ...
         app.include_router(control.router)
         app.include_router(inference.router)  # Inference API lives on the control-plane host
         app.include_router(backups.router)  # backups, restore jobs, collections
-    app.add_middleware(_guarded, engine=engine)  # inside FastAPI's own error middleware, like the hot path
+    gate = KeyGate(engine.authenticate)  # one cache of accepted keys per app
+    app.add_middleware(_guarded, gate=gate)  # inside FastAPI's own error middleware
     if "data" in planes:
-        app.hot_query = _guarded(data.query_app, engine)
+        app.hot_query = HotQuery(engine, gate, app.state.query_runner)
     return app

@@ -11,12 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
 from spruce.api import deps
 from spruce.api.control import metadata_schema_2025
-from spruce.api.errors import error_response
-from spruce.api.responses import JSONResponse, read_headers, write_headers
+from spruce.api.responses import JSONResponse, read_headers, render, write_headers
 from spruce.api.versions import ApiVersion
 from spruce.engine.model import Match, NamespaceInfo, ReadResult, WriteResult
 from spruce.engine.records import Record, SparseVector
@@ -25,7 +23,6 @@ from spruce.engine.validation import (
     FilterUpdate, parse_create_namespace, parse_delete, parse_fetch_by_metadata, parse_fetch_ids, parse_json,
     parse_list_params, parse_namespace, parse_query, parse_stats, parse_update, parse_upsert,
 )
-from spruce.errors import SpruceError
 
 router = APIRouter(prefix="/data/{index_name}")
 
@@ -60,41 +57,16 @@ def delete(index_name: str, engine: Engine, body: Body) -> Response:
     return _written({}, result)
 
 
-async def query(request: Request) -> Response:
-    """``POST /query``, the hottest route, without FastAPI's dependency solving: route matching
-    and dependency solving were about half of the event loop's 0.40 ms of CPU per query
-    (py-spy, bench/RESULTS.md 2026-11-25, 200k). ``app.SpruceApp`` serves it through
-    ``query_app``, ahead of FastAPI's middleware and router too."""
-    body = await request.body()
-    index_name = request.path_params["index_name"]
-    # On the event loop when alone and quick, else on the loop's own executor (spruce.api.runner);
-    # not ``run_in_threadpool``: anyio's capacity limiter, cancel scopes and token bookkeeping
-    # cost the event loop about 0.1 ms per query (py-spy, 200k).
-    state = request.app.state
-    return await state.query_runner.run(index_name, _query, state.engine, index_name, body)
-
-
-def _query(engine: Spruce, index_name: str, body: bytes) -> Response:
+def answer_query(engine: Spruce, index_name: str, body: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """``POST /query``: the rendered JSON body and its LSN headers. ``hot_query.HotQuery``
+    serves it ahead of FastAPI's middleware and router (the hottest route), on the event loop
+    or a worker thread (``runner.QueryRunner``), so the JSON is rendered there too."""
     cfg = engine.describe_index(index_name)
     namespace, spec = parse_query(parse_json(body), cfg)
     result = engine.query(cfg, namespace, spec)
     matches = [_match(m, spec.include_values, spec.include_metadata) for m in result.value]
-    return _read({"matches": matches, "namespace": namespace, "usage": {"readUnits": 1}}, result)
-
-
-# Starlette's add_route does not apply the router's prefix. SpruceApp answers POST before the
-# router; the route stays so that other methods get the router's 405, as on every route.
-router.add_route(f"{router.prefix}/query", query, methods=["POST"])
-
-
-async def query_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """``POST /query`` as a bare ASGI app, for ``app.SpruceApp``'s hot path: the same
-    handler, its ``SpruceError`` rendered as the exception handlers would render it."""
-    try:
-        response = await query(Request(scope, receive))
-    except SpruceError as err:
-        response = error_response(scope["path"], err)
-    await response(scope, receive, send)
+    content = render({"matches": matches, "namespace": namespace, "usage": {"readUnits": 1}})
+    return content, [(name.encode(), value.encode()) for name, value in read_headers(result).items()]
 
 
 @router.get("/vectors/fetch")

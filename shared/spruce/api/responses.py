@@ -20,11 +20,15 @@ def _fallback(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def render(content: Any) -> bytes:
+    return orjson.dumps(content, default=_fallback, option=_OPTIONS)
+
+
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_fallback, option=_OPTIONS)
+        return render(content)
 
 
 def write_headers(result: WriteResult) -> dict[str, str]:

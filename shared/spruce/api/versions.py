@@ -22,6 +22,7 @@ additive (VER-5). Only response shapes follow the version.
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import Enum
 
@@ -43,6 +44,11 @@ class ApiVersion(str, Enum):
         return self is not ApiVersion.V2025_04
 
     @property
+    def echo(self) -> bytes:
+        """The ``x-pinecone-api-version`` header's value, as the responses carry it."""
+        return self.value.encode()
+
+    @property
     def schema_control_plane(self) -> bool:
         """2026-07: indexes are described by ``schema`` + ``deployment``."""
         return self is ApiVersion.V2026_07
@@ -54,6 +60,7 @@ _KNOWN = sorted(ApiVersion, key=lambda v: v.value)
 _FORMAT = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
+@functools.lru_cache(maxsize=64)  # a client sends the same header on every request; errors are not cached
 def negotiate(header: str | None) -> ApiVersion:
     if header is None or not header.strip():
         return DEFAULT
@@ -94,7 +101,7 @@ class ApiVersionMiddleware:
             await error_response(scope["path"], err)(scope, receive, send)
             return
         scope.setdefault("state", {})["api_version"] = version
-        echoed = version.value.encode()
+        echoed = version.echo
 
         async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -33,9 +33,11 @@ class Hidden:
     cache: dict = field(default_factory=dict, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hit:
-    """A query candidate from a slab: enough to rank it and to read its body later."""
+    """A query candidate from a slab: enough to rank it and to read its body later. Not
+    frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
+    2.7x the cost, and every query builds ``top_k`` of these per slab."""
 
     score: float
     id: str
