@@ -56,10 +56,10 @@ class HotQuery:
             except InvalidArgumentError as err:
                 await error_response(path, err)(scope, receive, send)
                 return
-            echo = {"x-pinecone-api-version": version.value}
+            served = {"x-pinecone-api-version": version.value}  # echoed on every answer from here on
             if scope["method"] != "POST":
                 err = MethodNotAllowedError(f"Method {scope['method']} is not allowed on {path}.")
-                await error_response(path, err, headers={**echo, "allow": "POST"})(scope, receive, send)
+                await error_response(path, err, headers={**served, "allow": "POST"})(scope, receive, send)
                 return
             body = await _read_body(receive)
             if body is None:
@@ -68,7 +68,7 @@ class HotQuery:
             try:
                 content, headers = await self._runner.run(index_name, answer_query, self._engine, index_name, body)
             except SpruceError as err:
-                await error_response(path, err, headers=echo)(scope, receive, send)
+                await error_response(path, err, headers=served)(scope, receive, send)
                 return
             headers += [(b"content-length", str(len(content)).encode()), _JSON, (versions.HEADER, version.echo)]
             started = True
