@@ -26,6 +26,10 @@ class MethodNotAllowedError(SpruceError):
     status, code, grpc_code = 405, "UNIMPLEMENTED", 12
 
 
+def method_not_allowed(method: str, path: str) -> MethodNotAllowedError:
+    return MethodNotAllowedError(f"Method {method} is not allowed on {path}.")
+
+
 def error_response(path: str, err: SpruceError, headers: dict[str, str] | None = None) -> Response:
     if path.startswith(DATA_PREFIX):
         body: dict = {"code": err.grpc_code, "message": err.message, "details": []}
@@ -53,7 +57,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         err: SpruceError = NotFoundError(f"Unknown route {target}: check the path and the index host.")
     elif exc.status_code == 405:
-        err = MethodNotAllowedError(f"Method {request.method} is not allowed on {request.url.path}.")
+        err = method_not_allowed(request.method, request.url.path)
     else:
         err = SpruceError(str(exc.detail))
         err.status = exc.status_code
@@ -80,11 +84,16 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            response = error_response(scope.get("path", ""), SpruceError("Internal server error"))
-            await response(scope, receive, send)
+            await answer_unexpected(scope, receive, send, started=started)
+
+
+async def answer_unexpected(scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
+    """Called from an ``except`` block: log the exception and answer a 500 that leaks nothing
+    about internals; once the response has ``started``, re-raise it (only aborting is left)."""
+    log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+    if started:
+        raise  # the exception being handled by the caller
+    await error_response(scope.get("path", ""), SpruceError("Internal server error"))(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -4,28 +4,24 @@ Every other route passes through three middleware layers, each wrapping ``send``
 the headers again (``errors.UnexpectedErrorMiddleware``, ``auth.ApiKeyMiddleware``,
 ``versions.ApiVersionMiddleware``), then FastAPI's router and Starlette's ``Request`` and
 ``Response``. The query is the route where latency is the product, so this does the same
-checks with the same parts (the app's ``KeyGate``, ``negotiate``, ``error_response``) in one
-pass over the headers, reads the body and sends the answer as two raw ASGI messages. What a
-client sees is what the stack would answer, in the same order of checks: 401 for a bad key,
-400 for a bad version, 405 for another method (with the version echoed), the query's own
-errors data-plane shaped with the version echoed, and a logged 500 for anything unexpected
-(tests/api/test_query_hot_path.py).
+checks with the same parts (the app's ``KeyGate``, ``negotiate``, ``error_response``,
+``answer_unexpected``) in one pass over the headers, reads the body and sends the answer as
+two raw ASGI messages. What a client sees is what the stack would answer, in the same order
+of checks: 401 for a bad key, 400 for a bad version, 405 for another method (with the version
+echoed), the query's own errors data-plane shaped with the version echoed, and a logged 500
+for anything unexpected (tests/api/test_query_hot_path.py).
 """
 
 from __future__ import annotations
-
-import logging
 
 from starlette.types import Receive, Scope, Send
 
 from spruce.api import auth, versions
 from spruce.api.data import answer_query
-from spruce.api.errors import MethodNotAllowedError, error_response
+from spruce.api.errors import answer_unexpected, error_response, method_not_allowed
 from spruce.api.runner import QueryRunner
 from spruce.engine.service import Spruce
 from spruce.errors import InvalidArgumentError, SpruceError
-
-log = logging.getLogger("spruce.api")
 
 _JSON = (b"content-type", b"application/json")
 
@@ -56,9 +52,9 @@ class HotQuery:
             except InvalidArgumentError as err:
                 await error_response(path, err)(scope, receive, send)
                 return
-            served = {"x-pinecone-api-version": version.value}  # echoed on every answer from here on
+            served = {versions.HEADER_NAME: version.value}  # echoed on every answer from here on
             if scope["method"] != "POST":
-                err = MethodNotAllowedError(f"Method {scope['method']} is not allowed on {path}.")
+                err = method_not_allowed(scope["method"], path)
                 await error_response(path, err, headers={**served, "allow": "POST"})(scope, receive, send)
                 return
             body = await _read_body(receive)
@@ -75,10 +71,7 @@ class HotQuery:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": content})
         except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            await error_response(scope.get("path", ""), SpruceError("Internal server error"))(scope, receive, send)
+            await answer_unexpected(scope, receive, send, started=started)
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -31,7 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from spruce.api.errors import error_response
 from spruce.errors import InvalidArgumentError
 
-HEADER = b"x-pinecone-api-version"
+HEADER_NAME = "x-pinecone-api-version"
+HEADER = HEADER_NAME.encode()
 
 
 class ApiVersion(str, Enum):
