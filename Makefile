@@ -13,6 +13,7 @@ BENCH_STAMP := $(BENCHVENV)/.installed
 N ?= 50000
 QUERIES ?= 1000
 SYSTEMS ?= all
+ROUNDS ?= 1
 PEERS_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 5080
@@ -75,8 +76,8 @@ bench-imports: $(STAMP)  ## bulk import throughput, embedded (1M x 384-d Parquet
 bench-records: $(STAMP)  ## Records API: upsert_records rate, search p50/p99 (dense + sparse integrated indexes); appends to bench/RESULTS.md
 	$(BIN)/python bench/records.py
 
-bench-peers: $(BENCH_STAMP)  ## issue 8: Spruce vs LanceDB, faiss HNSW, Chroma, pgvector (N=50000 QUERIES=1000 SYSTEMS=all); writes bench/RESULTS.md + PNGs
-	$(BENCHVENV)/bin/python bench/peers/run.py --n $(N) --queries $(QUERIES) --systems $(SYSTEMS) $(PEERS_ARGS)
+bench-peers: $(BENCH_STAMP)  ## issue 8: Spruce vs LanceDB, faiss HNSW, Chroma, pgvector (N=50000 QUERIES=1000 SYSTEMS=all ROUNDS=1); writes bench/RESULTS.md + PNGs
+	$(BENCHVENV)/bin/python bench/peers/run.py --n $(N) --queries $(QUERIES) --systems $(SYSTEMS) --rounds $(ROUNDS) $(PEERS_ARGS)
 
 # --- CDK (issue 5): synth needs neither an AWS account nor Docker ---
 CDK ?= npx --yes aws-cdk@2.1148.1

@@ -1,19 +1,27 @@
-"""Measure one system in this process (run by ``run.py`` once per system, so each system's
-memory is separable): load, wait until queryable, sweep the knobs, filtered queries.
+"""Measure one system in this process (``run.py`` starts one per system, so each system's
+memory is separable): load, wait until queryable, sweep the knobs in one or more rounds,
+filtered queries.
 
-Usage: ``measure.py --system NAME --arrays data.npz --workdir DIR --out result.json``.
+Usage: ``measure.py --system NAME --arrays data.npz --workdir DIR --out result.json
+--control-fd FD``. The process loads the system, then takes commands from stdin, one a line:
+``sweep`` (one round: a pass per knob) and ``finish`` (filtered queries, memory; writes the
+result and exits); it answers each step, the load included, with a line on ``FD``. So
+``run.py`` can keep every system loaded and sweep them round-robin (``--rounds``).
 
 Every query is one call, sequential, from one client thread, timed with ``perf_counter``
 around the call (for a server: request, HTTP and response parsing included). QPS is the
 number of queries divided by the wall time of the whole pass. Recall@10 is |found ∩ exact
-top-10| / 10, averaged over the queries. Before the sweep, ``WARMUP`` queries run once
+top-10| / 10, averaged over the queries. Before the first round, ``WARMUP`` queries run once
 unrecorded at the last knob, and ``PASS_WARMUP`` before each pass after its knob is applied.
+Over several rounds, a point's QPS and latency percentiles are the medians of its passes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import sys
 import time
 from dataclasses import asdict
@@ -66,6 +74,26 @@ def sweep_knobs(system: System, ds: Dataset, knobs: list[Knob]) -> tuple[list[tu
     return done, failed
 
 
+def aggregate(rounds: list[list[tuple[Knob, dict]]]) -> list[tuple[Knob, dict]]:
+    """One point per knob over the rounds: median QPS and latencies, mean recall, and every
+    round's QPS (``qps_rounds``), in the first round's knob order."""
+    passes: dict[str, list[dict]] = {}
+    knobs: dict[str, Knob] = {}
+    for done in rounds:
+        for knob, stats in done:
+            knobs.setdefault(knob.label, knob)
+            passes.setdefault(knob.label, []).append(stats)
+    points = []
+    for label, runs in passes.items():
+        point = {"knob": label, "recall": statistics.fmean(r["recall"] for r in runs),
+                 "returned_per_query": statistics.fmean(r["returned_per_query"] for r in runs),
+                 "qps_rounds": [r["qps"] for r in runs]}
+        for key in ("qps", "p50_ms", "p90_ms", "p99_ms", "mean_ms"):
+            point[key] = statistics.median(r[key] for r in runs)
+        points.append((knobs[label], point))
+    return points
+
+
 def filter_knob(done: list[tuple[Knob, dict]]) -> Knob:
     good = [(s["qps"], k) for k, s in done if s["recall"] >= FILTER_RECALL]
     if good:
@@ -73,42 +101,74 @@ def filter_knob(done: list[tuple[Knob, dict]]) -> Knob:
     return max(done, key=lambda x: x[1]["recall"])[0]
 
 
-def measure(name: str, ds: Dataset, workdir: Path) -> dict:
-    baseline = memory.self_rss_mb()
-    system = create(name)
-    setup = system.start(workdir)
-    pids = system.server_pids()
-    sampler = memory.TreeSampler(pids) if pids else None
-    try:
+class Measurement:
+    """One system through a run: ``load`` (ingest, until queryable, warm-up), ``sweep`` once a
+    round, then ``finish`` (filtered queries, memory, the result). ``close`` always runs."""
+
+    def __init__(self, name: str, ds: Dataset, workdir: Path) -> None:
+        self._ds = ds
+        self._baseline = memory.self_rss_mb()
+        self._system = create(name)
+        self._setup = self._system.start(workdir)
+        self._pids = self._system.server_pids()
+        self._sampler = memory.TreeSampler(self._pids) if self._pids else None
+        self._rounds: list[list[tuple[Knob, dict]]] = []
+        self._failed: dict[str, str] = {}
+
+    def load(self) -> None:
+        ds, system = self._ds, self._system
         t0 = time.monotonic()
         system.load(ds.base, np.arange(ds.n), ds.cats)
         acked = time.monotonic()
         settled = system.wait_until_queryable()
         ready = settled if settled is not None else time.monotonic()
-        knobs = system.knobs()
-        system.use(knobs[-1])
+        self._times = {"ingest_s": acked - t0, "ingest_per_s": ds.n / (acked - t0), "queryable_s": ready - t0}
+        self._knobs = system.knobs()
+        system.use(self._knobs[-1])
         for q in ds.queries[:WARMUP]:
             system.query(q, K, None)
-        done, failed = sweep_knobs(system, ds, knobs)
-        if not done:
-            raise RuntimeError(f"every knob failed: {failed}")
-        chosen = filter_knob(done)
+
+    def sweep(self) -> None:
+        """One round: every knob in the first, the repeatable ones after."""
+        knobs = self._knobs if not self._rounds else [k for k in self._knobs if k.repeat]
+        done, failed = sweep_knobs(self._system, self._ds, knobs)
+        self._rounds.append(done)
+        self._failed.update(failed)
+
+    def pause(self) -> None:
+        """Between rounds: stop sampling the server's memory (the peak stays)."""
+        if self._sampler:
+            self._sampler.pause()
+
+    def resume(self) -> None:
+        if self._sampler:
+            self._sampler.resume()
+
+    def finish(self) -> dict:
+        ds, system = self._ds, self._system
+        points = aggregate(self._rounds)
+        if not points:
+            raise RuntimeError(f"every knob failed: {self._failed}")
+        chosen = filter_knob(points)
         filtered = {label: run_pass(system, ds, chosen, below, ds.truth[label])
                     for label, below in SELECTIVITY.items()}
-        serving = memory.tree_pss_mb(pids) if pids else memory.self_rss_mb()
-        versions = system.versions()
-    finally:
-        peak_servers = sampler.stop() if sampler else None
-        system.close()
-    return {
-        "system": system.name, "n": ds.n, "queries": len(ds.queries), "setup": asdict(setup),
-        "ingest_s": acked - t0, "ingest_per_s": ds.n / (acked - t0), "queryable_s": ready - t0,
-        "sweep": [s for _, s in done], "failed_knobs": failed, "filter_knob": chosen.label, "filtered": filtered,
-        "memory": ({"kind": "server PSS", "peak_mb": peak_servers, "serving_mb": serving} if pids else
-                   {"kind": "in-process RSS", "peak_mb": memory.self_peak_rss_mb(), "baseline_mb": baseline,
-                    "serving_mb": serving}),
-        "versions": versions,
-    }
+        serving = memory.tree_pss_mb(self._pids) if self._pids else memory.self_rss_mb()
+        return {
+            "system": system.name, "n": ds.n, "queries": len(ds.queries), "setup": asdict(self._setup),
+            **self._times, "rounds": len(self._rounds),
+            "sweep": [s for _, s in points], "failed_knobs": self._failed, "filter_knob": chosen.label,
+            "filtered": filtered,
+            "memory": ({"kind": "server PSS", "peak_mb": self._sampler.stop(), "serving_mb": serving}
+                       if self._sampler else
+                       {"kind": "in-process RSS", "peak_mb": memory.self_peak_rss_mb(), "baseline_mb": self._baseline,
+                        "serving_mb": serving}),
+            "versions": system.versions(),
+        }
+
+    def close(self) -> None:
+        if self._sampler:
+            self._sampler.stop()
+        self._system.close()
 
 
 def main() -> None:
@@ -117,9 +177,32 @@ def main() -> None:
     ap.add_argument("--arrays", type=Path, required=True)
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--control-fd", type=int, required=True, help="where each step is answered (see above)")
     args = ap.parse_args()
-    result = measure(args.system, load_arrays(args.arrays), args.workdir)
-    args.out.write_text(json.dumps(result, indent=1))
+    with os.fdopen(args.control_fd, "w", buffering=1) as control:
+        def answer(state: str) -> None:
+            control.write(json.dumps({"state": state}) + "\n")
+
+        measurement = Measurement(args.system, load_arrays(args.arrays), args.workdir)
+        try:
+            measurement.load()
+            answer("loaded")
+            for line in sys.stdin:
+                command = line.strip()
+                measurement.resume()
+                if command == "sweep":
+                    measurement.sweep()
+                    measurement.pause()
+                    answer("swept")
+                elif command == "finish":
+                    args.out.write_text(json.dumps(measurement.finish(), indent=1))
+                    answer("finished")
+                    return
+                else:
+                    raise SystemExit(f"unknown command {command!r}")
+            raise SystemExit("stdin closed before finish")
+        finally:
+            measurement.close()
 
 
 if __name__ == "__main__":

@@ -48,22 +48,37 @@ def tree_pss_mb(pids: list[int]) -> float:
 
 
 class TreeSampler:
-    """Samples the summed PSS of process trees in a thread until stopped; ``peak`` in MiB."""
+    """Samples the summed PSS of process trees in a thread until stopped; ``peak`` in MiB.
+
+    ``pause`` stops the sampling (not the peak) while the system waits for its next round of a
+    ``--rounds`` run, so reading its ``/proc`` costs nothing while another system is measured."""
 
     def __init__(self, pids: list[int]) -> None:
         self._pids = pids
         self.peak = 0.0
         self._stop = threading.Event()
+        self._active = threading.Event()
+        self._active.set()
         self._thread = threading.Thread(target=self._run, name="pss-sampler", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while True:
+            self._active.wait()
+            if self._stop.is_set():
+                return
             self.peak = max(self.peak, tree_pss_mb(self._pids))
             if self._stop.wait(PERIOD):
                 return
 
+    def pause(self) -> None:
+        self._active.clear()
+
+    def resume(self) -> None:
+        self._active.set()
+
     def stop(self) -> float:
         self._stop.set()
+        self._active.set()
         self._thread.join()
         return self.peak

@@ -93,15 +93,24 @@ def section(*, heading: str, preamble: list[str], results: list[dict], failures:
             f"| {_filtered_cell(r['filtered']['10%'])} | {_memory_cell(r['memory'])} |")
     for name, err in failures.items():
         lines.append(f"| {name} | failed: {err} | | | | | | |")
-    lines += ["", "Every sweep point (1 client, sequential, all queries per point):", "",
-              "| system | knob | recall@10 | QPS | p50 ms | p90 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+    rounds = max(r.get("rounds", 1) for r in results)
+    if rounds > 1:
+        lines += ["", f"Every sweep point (1 client, sequential, all queries per pass; {rounds} rounds, round-robin: "
+                      "QPS and latencies are the medians of a point's passes, every pass's QPS in the last column, "
+                      "in round order):", "",
+                  "| system | knob | recall@10 | QPS | p50 ms | p90 ms | p99 ms | QPS of each pass |",
+                  "|---|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["", "Every sweep point (1 client, sequential, all queries per point):", "",
+                  "| system | knob | recall@10 | QPS | p50 ms | p90 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
     for r in results:
         for s in r["sweep"]:
+            passes = f" {' / '.join(f'{q:,.0f}' for q in s.get('qps_rounds', [s['qps']]))} |" if rounds > 1 else ""
             lines.append(f"| {r['system']} | {s['knob']} | {s['recall']:.4f} | {s['qps']:,.0f} | {s['p50_ms']:.2f} "
-                         f"| {s['p90_ms']:.2f} | {s['p99_ms']:.2f} |")
+                         f"| {s['p90_ms']:.2f} | {s['p99_ms']:.2f} |{passes}")
     for r in results:
         for knob, err in r.get("failed_knobs", {}).items():
-            lines.append(f"| {r['system']} | {knob} | failed: {err} | | | | |")
+            lines.append(f"| {r['system']} | {knob} | failed: {err} | | | | |{' |' if rounds > 1 else ''}")
     lines += ["", "Configuration and versions:", ""]
     for r in results:
         notes = "; ".join(r["setup"]["notes"])

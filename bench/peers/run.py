@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -71,33 +72,136 @@ HOW = [
     "sampled every 0.2 s over the whole run, and the PSS after the last query pass (\"while serving\"); "
     "in-process libraries: the measuring process's peak RSS (`VmHWM`) and its RSS after the last pass, "
     "both including the harness and its copy of the data set (RSS before the system started in brackets).",
-    "- Each system runs in a fresh process with a fresh data directory, one after another.",
+    "- {order}",
 ]
+ORDER = {
+    False: "Each system runs in a fresh process with a fresh data directory, one after another.",
+    True: "Each system runs in a fresh process with a fresh data directory, loaded one after another "
+          "(ingest and time until queryable measured with the others idle); then all stay loaded and are "
+          "swept {rounds} times round-robin, the order rotated by one system each round, so drift of the "
+          "machine over the run falls on every system alike. A point's QPS and p50/p90/p99 are the medians "
+          "of its {rounds} passes (its recall their mean); the "
+          "sweep table gives every pass's QPS. The filtered queries run once, after the rounds.",
+}
 
 
-def run_system(name: str, arrays: Path, workroot: Path, timeout: float) -> tuple[dict | None, str]:
-    workdir = workroot / name
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    out = workroot / f"{name}.json"
-    out.unlink(missing_ok=True)
-    log = workroot / f"{name}.log"
-    print(f"--- {name}", flush=True)
-    t0 = time.monotonic()
+class Worker:
+    """One system's ``measure.py`` process, in a fresh work directory, driven step by step
+    (``load``, ``sweep`` once a round, ``finish``); each step waits at most ``timeout`` s."""
+
+    def __init__(self, name: str, arrays: Path, workroot: Path, timeout: float) -> None:
+        self.name = name
+        self._timeout = timeout
+        self._workdir = workroot / name
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        self._workdir.mkdir(parents=True)
+        self._out = workroot / f"{name}.json"
+        self._out.unlink(missing_ok=True)
+        self._log = workroot / f"{name}.log"
+        replies, reply_end = os.pipe()
+        with self._log.open("wb") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, str(HERE / "measure.py"), "--system", name, "--arrays", str(arrays),
+                 "--workdir", str(self._workdir), "--out", str(self._out), "--control-fd", str(reply_end)],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(reply_end,))
+        os.close(reply_end)
+        self._replies = replies
+        self._pending = b""
+        self._started = time.monotonic()
+
+    def load(self) -> None:
+        print(f"--- {self.name}: load", flush=True)
+        self._await("loaded")
+
+    def sweep(self, round_no: int) -> None:
+        t0 = time.monotonic()
+        self._ask("sweep", "swept")
+        print(f"--- {self.name}: round {round_no} swept in {time.monotonic() - t0:.0f} s", flush=True)
+
+    def finish(self) -> dict:
+        self._ask("finish", "finished")
+        self._proc.wait(timeout=self._timeout)
+        print(f"--- {self.name}: finished, {time.monotonic() - self._started:.0f} s in all", flush=True)
+        return json.loads(self._out.read_text())
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        os.close(self._replies)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def _ask(self, command: str, state: str) -> None:
+        self._proc.stdin.write(f"{command}\n".encode())
+        self._proc.stdin.flush()
+        self._await(state)
+
+    def _await(self, state: str) -> None:
+        deadline = time.monotonic() + self._timeout
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._replies], [], [], left)[0]:
+                raise WorkerFailed(f"timed out after {self._timeout:.0f} s waiting for {state!r}")
+            chunk = os.read(self._replies, 4096)
+            if not chunk:
+                self._proc.wait()
+                tail = self._log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                raise WorkerFailed(f"exit {self._proc.returncode}: {tail[0][:200]} (log: {self._log})")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        got = json.loads(line)["state"]
+        if got != state:
+            raise WorkerFailed(f"answered {got!r}, expected {state!r}")
+
+
+class WorkerFailed(Exception):
+    pass
+
+
+def measure_all(names: list[str], arrays: Path, workroot: Path, timeout: float,
+                rounds: int) -> tuple[dict[str, dict], dict[str, str]]:
+    """Each system's result by name, and why the others failed. One round: each system is
+    loaded, swept, finished and stopped before the next starts. More rounds: each system is
+    loaded in turn, then all stay loaded while the rounds sweep them round-robin, the order
+    rotated by one each round, then each is finished."""
+    results, failures = {}, {}
+    live: list[Worker] = []
+
+    def fail(worker: Worker, exc: WorkerFailed) -> None:
+        failures[worker.name] = str(exc)
+        print(f"    FAILED: {exc}", flush=True)
+        worker.close()
+        live.remove(worker)
+
     try:
-        with log.open("wb") as f:
-            proc = subprocess.run([sys.executable, str(HERE / "measure.py"), "--system", name, "--arrays", str(arrays),
-                                   "--workdir", str(workdir), "--out", str(out)],
-                                  stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None, f"timed out after {timeout:.0f} s"
+        for name in names:
+            worker = Worker(name, arrays, workroot, timeout)
+            live.append(worker)
+            try:
+                worker.load()
+                if rounds == 1:
+                    worker.sweep(1)
+                    results[name] = worker.finish()
+                    worker.close()
+                    live.remove(worker)
+            except WorkerFailed as exc:
+                fail(worker, exc)
+        for turn in range(rounds if rounds > 1 else 0):
+            first = turn % len(live) if live else 0
+            for worker in live[first:] + live[:first]:
+                try:
+                    worker.sweep(turn + 1)
+                except WorkerFailed as exc:
+                    fail(worker, exc)
+        for worker in list(live):
+            try:
+                results[worker.name] = worker.finish()
+            except WorkerFailed as exc:
+                fail(worker, exc)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    print(f"    {time.monotonic() - t0:.0f} s, exit {proc.returncode}", flush=True)
-    if proc.returncode != 0 or not out.exists():
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        return None, f"exit {proc.returncode}: {tail[0][:200]} (log: {log})"
-    return json.loads(out.read_text()), ""
+        for worker in live:
+            worker.close()
+    return results, failures
 
 
 def main() -> None:
@@ -106,7 +210,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--systems", default="all", help=f"comma list of {', '.join(SYSTEMS)} (default all)")
     ap.add_argument("--label", default="", help="added to the section heading, e.g. 'smoke run under load'")
-    ap.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per system")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="sweep every system this many times, round-robin, all loaded at once, and report each "
+                         "point's median (default 1: each system loaded, swept and stopped before the next; "
+                         "more rounds hold every system in memory together: about 10 GiB at 200k)")
+    ap.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per system and step")
     ap.add_argument("--no-append", action="store_true", help="print the section, leave RESULTS.md and PNGs alone")
     ap.add_argument("--resume", action="store_true",
                     help="reuse the results of systems an earlier run of the same --n/--queries finished "
@@ -116,6 +224,9 @@ def main() -> None:
     unknown = set(names) - set(SYSTEMS)
     if unknown:
         raise SystemExit(f"unknown systems: {', '.join(sorted(unknown))}")
+    if args.rounds < 1 or (args.rounds > 1 and args.resume):
+        raise SystemExit("--rounds takes 1 or more, and more than 1 measures every system in one invocation "
+                         "(no --resume)")
 
     load_before = load_average()
     t0 = time.monotonic()
@@ -127,19 +238,15 @@ def main() -> None:
     print(f"data set ready in {time.monotonic() - t0:.0f} s", flush=True)
     floor = sdk_floor.measure() if "spruce" in names else None
 
-    results, failures = [], {}
+    reused = {}
     for name in names:
         done = workroot / f"{name}.json"
         if args.resume and done.exists():
             print(f"--- {name}: reusing {done}", flush=True)
-            results.append(json.loads(done.read_text()))
-            continue
-        result, error = run_system(name, arrays, workroot, args.timeout)
-        if result is None:
-            failures[name] = error
-            print(f"    FAILED: {error}", flush=True)
-        else:
-            results.append(result)
+            reused[name] = json.loads(done.read_text())
+    measured, failures = measure_all([n for n in names if n not in reused], arrays, workroot, args.timeout,
+                                     args.rounds)
+    results = [r for n in names for r in (reused.get(n) or measured.get(n),) if r]
     if not results:
         raise SystemExit("every system failed")
 
@@ -153,12 +260,13 @@ def main() -> None:
     preamble = [
         f"Machine: {machine()}. Load average (1/5/15 min) {load_before} before, {load_average()} after.",
         f"Command: `bench/peers/run.py --n {args.n} --queries {args.queries} --systems {','.join(names)}"
-        f"{' --resume' if args.resume else ''}` (`make bench-peers N={args.n} QUERIES={args.queries}`)"
+        f"{' --resume' if args.resume else ''}{f' --rounds {args.rounds}' if args.rounds > 1 else ''}` "
+        f"(`make bench-peers N={args.n} QUERIES={args.queries}{f' ROUNDS={args.rounds}' if args.rounds > 1 else ''}`)"
         + (" — results of systems measured by an earlier invocation were reused; the load averages are this "
            "invocation's." if args.resume else "."),
         f"Data: {provenance(args.n, args.queries)}.",
         *([f"Spruce's client floor: {floor.describe()}."] if floor else []),
-        "", *HOW]
+        "", *HOW[:-1], HOW[-1].format(order=ORDER[args.rounds > 1].format(rounds=args.rounds))]
     text = report.section(heading=heading, preamble=preamble, results=results, failures=failures, plots=plots)
     if args.no_append:
         print(text)

@@ -15,6 +15,9 @@ class Knob:
 
     label: str  # e.g. "ef=64"
     value: Any
+    #: Swept in every round of a ``--rounds`` run; False for a point too slow to repeat (an
+    #: exact scan), which is swept in the first round only.
+    repeat: bool = True
 
 
 @dataclass(slots=True)

@@ -61,7 +61,7 @@ class LanceDbRaw:
             distance_type="cosine", num_partitions=max(1, math.ceil(self._rows / ROWS_PER_PARTITION))))
 
     def knobs(self) -> list[Knob]:
-        flat = [Knob("flat", None)] if self._rows <= FLAT_MAX_ROWS else []
+        flat = [Knob("flat", None, repeat=False)] if self._rows <= FLAT_MAX_ROWS else []
         return [Knob(f"nprobes={p},ef={ef}", (p, ef)) for p, ef in SETTINGS] + flat
 
     def use(self, knob: Knob) -> None:
