@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -153,8 +154,11 @@ class Measurement:
         filtered = {label: run_pass(system, ds, chosen, below, ds.truth[label])
                     for label, below in SELECTIVITY.items()}
         serving = memory.tree_pss_mb(self._pids) if self._pids else memory.self_rss_mb()
+        setup = asdict(self._setup)
+        if layout := system.layout():
+            setup["notes"].append(layout)
         return {
-            "system": system.name, "n": ds.n, "queries": len(ds.queries), "setup": asdict(self._setup),
+            "system": system.name, "n": ds.n, "queries": len(ds.queries), "setup": setup,
             **self._times, "rounds": len(self._rounds),
             "sweep": [s for _, s in points], "failed_knobs": self._failed, "filter_knob": chosen.label,
             "filtered": filtered,
@@ -179,6 +183,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--control-fd", type=int, required=True, help="where each step is answered (see above)")
     args = ap.parse_args()
+    # Stopped by run.py (a timeout, a failed step): close the system on the way out, so a
+    # server it started (PostgreSQL is not this process's child) does not outlive the run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with os.fdopen(args.control_fd, "w", buffering=1) as control:
         def answer(state: str) -> None:
             control.write(json.dumps({"state": state}) + "\n")

@@ -32,6 +32,7 @@ from results import machine, publish  # noqa: E402
 from systems import SYSTEMS  # noqa: E402
 
 BENCH = HERE.parent
+STOP_S = 120  # how long a stopped worker may take to close its system
 
 
 def load_average() -> str:
@@ -126,8 +127,12 @@ class Worker:
 
     def close(self) -> None:
         if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+            self._proc.terminate()  # measure.py closes its system on SIGTERM
+            try:
+                self._proc.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
         os.close(self._replies)
         shutil.rmtree(self._workdir, ignore_errors=True)
 

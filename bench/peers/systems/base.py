@@ -52,6 +52,10 @@ class System(Protocol):
     def query(self, vector: np.ndarray, k: int, below: int | None) -> list[int]:
         """Ids of the ``k`` nearest vectors, restricted to ``cat < below`` if given."""
 
+    def layout(self) -> str:
+        """How the loaded data is laid out when it is swept, where that varies from load to load
+        and changes the cost of a query (Spruce: its slabs); empty when it does not."""
+
     def server_pids(self) -> list[int]:
         """Processes that hold the system's memory when it runs as a server (their trees are
         measured); empty for an in-process library (this process is measured)."""

@@ -65,6 +65,9 @@ class ChromaEmbedded:
         found = self._coll.query(query_embeddings=vector[None, :], n_results=k, where=where, include=[])
         return [int(i) for i in found["ids"][0]]
 
+    def layout(self) -> str:
+        return ""
+
     def server_pids(self) -> list[int]:
         return []
 

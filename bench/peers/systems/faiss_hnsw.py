@@ -55,6 +55,9 @@ class FaissHnsw:
         _, found = self._index.search(vector[None, :], k, params=params)
         return [int(i) for i in found[0] if i >= 0]
 
+    def layout(self) -> str:
+        return ""
+
     def server_pids(self) -> list[int]:
         return []
 

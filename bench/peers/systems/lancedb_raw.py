@@ -79,6 +79,9 @@ class LanceDbRaw:
             search = search.where(f"cat < {below}", prefilter=True)
         return search.to_arrow().column("id").to_pylist()
 
+    def layout(self) -> str:
+        return ""
+
     def server_pids(self) -> list[int]:
         return []
 

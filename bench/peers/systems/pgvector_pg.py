@@ -87,6 +87,9 @@ class PgVector:
                                       (below, text, k))
         return [r[0] for r in rows]
 
+    def layout(self) -> str:
+        return ""
+
     def server_pids(self) -> list[int]:
         return [int((self._datadir / "postmaster.pid").read_text().split()[0])]
 

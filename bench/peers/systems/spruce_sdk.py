@@ -31,11 +31,14 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import psutil
 from pinecone import Pinecone, ServerlessSpec
 
 from spruce.engine.builder import BuilderSettings
 from spruce.engine.graph import GraphSettings
+from spruce.engine.manifest import Manifest
+from spruce.storage.sqlite_store import SqliteStore
 from systems.base import Knob, Setup
 
 API_KEY = "spruce_bench_peers"
@@ -174,6 +177,20 @@ class SpruceSdk:
         flt = None if below is None else {"cat": {"$lt": below}}
         res = self._index.query(vector=vector.tolist(), top_k=k, filter=flt, scan_factor=self._scan_factor)
         return [int(m.id) for m in res.matches]
+
+    def layout(self) -> str:
+        """The namespace's slabs, from the server's catalog (read-only; no API reports them). A
+        bulk load settles into one large slab plus whatever the last flushes left unmerged (timing decides), and
+        each slab is one more graph search per query."""
+        store = SqliteStore(self._data / "spruce.db")
+        try:
+            index_id = orjson.loads(store.list_indexes()[0])["id"]
+            namespace = store.namespaces(index_id)[0].name
+            slabs = Manifest.decode(*store.load_manifest(index_id, namespace)).slabs
+        finally:
+            store.close()
+        rows = " + ".join(f"{ref.rows - ref.dead:,}" for ref in sorted(slabs, key=lambda r: -r.rows))
+        return f"{len(slabs)} slab{'s' if len(slabs) != 1 else ''} when swept ({rows} live rows)"
 
     def server_pids(self) -> list[int]:
         return [self._proc.pid]
