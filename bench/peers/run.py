@@ -73,17 +73,19 @@ HOW = [
     "sampled every 0.2 s over the whole run, and the PSS after the last query pass (\"while serving\"); "
     "in-process libraries: the measuring process's peak RSS (`VmHWM`) and its RSS after the last pass, "
     "both including the harness and its copy of the data set (RSS before the system started in brackets).",
-    "- {order}",
 ]
-ORDER = {
-    False: "Each system runs in a fresh process with a fresh data directory, one after another.",
-    True: "Each system runs in a fresh process with a fresh data directory, loaded one after another "
-          "(ingest and time until queryable measured with the others idle); then all stay loaded and are "
-          "swept {rounds} times round-robin, the order rotated by one system each round, so drift of the "
-          "machine over the run falls on every system alike. A point's QPS and p50/p90/p99 are the medians "
-          "of its {rounds} passes (its recall their mean); the "
-          "sweep table gives every pass's QPS. The filtered queries run once, after the rounds.",
-}
+
+
+def order(rounds: int) -> str:
+    """The line after ``HOW``: how the systems took turns."""
+    if rounds == 1:
+        return "- Each system runs in a fresh process with a fresh data directory, one after another."
+    return ("- Each system runs in a fresh process with a fresh data directory, loaded one after another "
+            "(ingest and time until queryable measured with the others idle); then all stay loaded and are "
+            f"swept {rounds} times round-robin, the order rotated by one system each round, so drift of the "
+            f"machine over the run falls on every system alike. A point's QPS and p50/p90/p99 are the medians "
+            f"of its {rounds} passes (its recall their mean); the sweep table gives every pass's QPS. The "
+            "filtered queries run once, after the rounds.")
 
 
 class Worker:
@@ -178,20 +180,21 @@ def measure_all(names: list[str], arrays: Path, workroot: Path, timeout: float,
         worker.close()
         live.remove(worker)
 
+    sequential = rounds == 1
     try:
         for name in names:
             worker = Worker(name, arrays, workroot, timeout)
             live.append(worker)
             try:
                 worker.load()
-                if rounds == 1:
+                if sequential:
                     worker.sweep(1)
                     results[name] = worker.finish()
                     worker.close()
                     live.remove(worker)
             except WorkerFailed as exc:
                 fail(worker, exc)
-        for turn in range(rounds if rounds > 1 else 0):
+        for turn in range(0 if sequential else rounds):
             first = turn % len(live) if live else 0
             for worker in live[first:] + live[:first]:
                 try:
@@ -271,7 +274,7 @@ def main() -> None:
            "invocation's." if args.resume else "."),
         f"Data: {provenance(args.n, args.queries)}.",
         *([f"Spruce's client floor: {floor.describe()}."] if floor else []),
-        "", *HOW[:-1], HOW[-1].format(order=ORDER[args.rounds > 1].format(rounds=args.rounds))]
+        "", *HOW, order(args.rounds)]
     text = report.section(heading=heading, preamble=preamble, results=results, failures=failures, plots=plots)
     if args.no_append:
         print(text)
