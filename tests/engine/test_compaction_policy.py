@@ -1,7 +1,10 @@
-"""Which slabs compaction merges: unindexed (L0) slabs once there are enough of them, and the
-ANN-indexed slabs into one once those besides the largest hold ``tier_share`` of its rows
-(every query searches every slab), leaving alone slabs of ``tier_max_rows``; the embedded host keeps merging while the policy finds work,
-without waiting for another flush."""
+"""Which slabs compaction merges: unindexed (L0) slabs once there are enough of them, from the
+largest that the smaller ones hold ``l0_share`` of; all of a namespace's unindexed slabs once it
+has settled (no flush for ``settle_s``) if the smaller ones hold ``settle_share`` of the largest;
+and the ANN-indexed slabs into one once those besides the largest hold ``tier_share`` of its rows
+(every query searches every slab), leaving alone slabs of ``tier_max_rows``. The embedded host
+keeps merging while the policy finds work, without waiting for another flush, and settles
+namespaces on its own."""
 
 from __future__ import annotations
 
@@ -75,3 +78,70 @@ def _wait_for(engine, layout, timeout: float = 60.0) -> None:
     while _layout(engine) != layout:
         assert time.monotonic() < deadline, f"layout {_layout(engine)}, expected {layout}"
         time.sleep(0.05)
+
+
+def _flat_engine(tmp_path, **settings):
+    engine = open_local(tmp_path / "d", settings=BuilderSettings(gc_grace_s=0.0, ann_min_rows=10**6, **settings),
+                        start=False)
+    make_index(engine, dimension=8)
+    return engine
+
+
+def _flushed(engine, start: int, count: int) -> None:
+    _write(engine, start, count)
+    assert engine.flush("idx", NS)
+
+
+def test_unindexed_slabs_merge_from_the_largest_the_smaller_ones_hold_the_share_of(tmp_path):
+    engine = _flat_engine(tmp_path, l0_merge_count=4, l0_share=0.3)
+    for start, count in ((0, 100), (100, 100), (200, 100), (300, 100)):
+        _flushed(engine, start, count)
+    assert engine.compact("idx", NS)  # similar sizes: all four
+    assert _layout(engine) == [(400, False)]
+    for start in (400, 410, 420):
+        _flushed(engine, start, 10)
+    assert engine.compact("idx", NS)  # 30 < 0.3 × 400: the three small ones only, not the 400 rows again
+    assert _layout(engine) == [(400, False), (30, False)]
+    assert not engine.compact("idx", NS)  # two slabs: under the count
+    for start in (430, 440):
+        _flushed(engine, start, 10)
+    assert engine.compact("idx", NS)  # 400, 30, 10, 10: 50 < 120, but 20 ≥ 0.3 × 30
+    assert _layout(engine) == [(400, False), (50, False)]
+    for start, count in ((450, 60), (510, 20)):
+        _flushed(engine, start, count)
+    assert engine.compact("idx", NS)  # 130 ≥ 0.3 × 400: everything
+    assert _layout(engine) == [(530, False)]
+    ids = engine.list_ids("idx", NS, prefix=None, limit=1000, token=None).value[0]
+    assert ids == [f"r{i:05d}" for i in range(530)]
+    engine.close()
+
+
+def test_a_settled_namespace_merges_its_unindexed_slabs_unless_the_smaller_hold_under_the_settle_share(tmp_path):
+    engine = _flat_engine(tmp_path, l0_merge_count=4, settle_share=0.05)
+    _flushed(engine, 0, 1000)
+    _flushed(engine, 1000, 40)
+    assert not engine.compact("idx", NS)  # two slabs: the policy alone leaves them
+    assert not engine.builder.compact(engine.describe_index("idx"), NS, settle=True)  # 40 < 0.05 × 1000
+    _flushed(engine, 1040, 10)
+    assert engine.builder.compact(engine.describe_index("idx"), NS, settle=True)  # 50 ≥ 50
+    assert _layout(engine) == [(1050, False)]
+    assert not engine.builder.compact(engine.describe_index("idx"), NS, settle=True)  # one slab: nothing to do
+    engine.close()
+
+
+def test_the_embedded_host_settles_a_namespace_after_its_last_flush(tmp_path):
+    """A bulk load's last flushes leave slabs the count rule does not merge; once no flush has
+    come for ``settle_s``, the host merges them. A write now and then that adds under the
+    settle share is left as its own slab."""
+    engine = open_local(tmp_path / "d", settings=BuilderSettings(
+        gc_grace_s=0.0, ann_min_rows=10**6, flush_interval_s=0.0, poll_s=0.02, settle_s=0.3, settle_share=0.01))
+    make_index(engine, dimension=8)
+    _write(engine, 0, 2000)
+    _wait_for(engine, [(2000, False)])
+    _write(engine, 2000, 30)  # one flush: a second slab, which settles into the first
+    _wait_for(engine, [(2030, False)])
+    _write(engine, 2030, 5)  # 5 < 0.01 × 2030
+    _wait_for(engine, [(2030, False), (5, False)])
+    time.sleep(1.0)  # three settle periods
+    assert _layout(engine) == [(2030, False), (5, False)]
+    engine.close()

@@ -51,7 +51,18 @@ _INSTALL_ATTEMPTS = 10
 class BuilderSettings:
     flush_records: int = 5_000  # flush as soon as the tail holds this many entries' records
     flush_interval_s: float = 1.0  # ... or when the oldest unflushed write is this old
-    l0_merge_count: int = 4  # merge the unindexed slabs once there are this many
+    # Unindexed slabs merge once there are this many, from the largest that the slabs smaller than
+    # it hold ``l0_share`` of: a merge rewrites a slab only when it grows by that share, so trickle
+    # writes do not rewrite a namespace's largest slab every few flushes.
+    l0_merge_count: int = 4
+    l0_share: float = 0.3
+    # A namespace no flush touched for ``settle_s`` settles: its unindexed slabs merge from the
+    # largest that the smaller hold ``settle_share`` of. Every slab costs every query another
+    # search (~0.1 ms in process at 200k rows, bench/RESULTS.md), and the last flushes of a bulk
+    # load would otherwise stay slabs of their own until more writes come; the share bounds what
+    # a write now and then (one flush per settle) rewrites.
+    settle_s: float = 2.0
+    settle_share: float = 0.01
     max_dead_fraction: float = 0.3  # rewrite a slab once this share of its rows is shadowed
     # Merge the ANN-indexed slabs into one once those besides the largest hold this share of its
     # live rows: every query searches every slab, and at 1M rows one graph answers in ~40% less
@@ -162,17 +173,19 @@ class Builder:
 
     # ------------------------------------------------------------------ compaction
 
-    def compact(self, cfg: IndexConfig, namespace: str, *, force: bool = False) -> bool:
-        """Merge slabs per the policy (or all of them with ``force``). Returns True if it did."""
-        plan = self.plan_compaction(cfg, namespace, force=force)
+    def compact(self, cfg: IndexConfig, namespace: str, *, force: bool = False, settle: bool = False) -> bool:
+        """Merge slabs per the policy (or all of them with ``force``; ``settle``: the namespace
+        has had no flush for ``settle_s``). Returns True if it did."""
+        plan = self.plan_compaction(cfg, namespace, force=force, settle=settle)
         return plan is not None and self.install_compaction(plan)
 
-    def plan_compaction(self, cfg: IndexConfig, namespace: str, *, force: bool = False) -> Compaction | None:
+    def plan_compaction(self, cfg: IndexConfig, namespace: str, *, force: bool = False,
+                        settle: bool = False) -> Compaction | None:
         """Write the merged slab (and its ANN index) of the slabs the policy chooses, without
         holding the namespace lock: flushes go on meanwhile, so the log tail stays short while a
         large slab is indexed. ``install_compaction`` then commits it. None: nothing to merge."""
         manifest = self._cache.manifest(cfg.id, namespace)
-        chosen = self._choose(manifest, force)
+        chosen = self._choose(manifest, force, settle)
         if not chosen:
             return None
         ns_key = namespace_key(namespace)
@@ -244,15 +257,19 @@ class Builder:
         self._slabs.write_tombstones(cfg.id, namespace_key(plan.namespace), name, hidden)
         return replace(merged, tombstones=name, dead=len(hidden)), [f"tomb-{name}"]
 
-    def _choose(self, manifest: Manifest, force: bool) -> list[SlabRef]:
+    def _choose(self, manifest: Manifest, force: bool, settle: bool = False) -> list[SlabRef]:
         s = self.settings
         if force:
             return list(manifest.slabs) if len(manifest.slabs) > 1 or any(
                 r.dead or (not r.indexed and r.rows >= s.ann_min_rows) for r in manifest.slabs) else []
         chosen = {r.slab_id: r for r in manifest.slabs if r.dead > s.max_dead_fraction * r.rows}
-        small = [r for r in manifest.slabs if not r.indexed]
-        if len(small) >= s.l0_merge_count or sum(r.live for r in small) >= s.ann_min_rows:
+        small = sorted((r for r in manifest.slabs if not r.indexed), key=lambda r: r.live, reverse=True)
+        if sum(r.live for r in small) >= s.ann_min_rows:  # together they make an indexed slab
             chosen.update({r.slab_id: r for r in small})
+        elif len(small) >= s.l0_merge_count:  # else the smaller ones, which keeps them under the count
+            chosen.update({r.slab_id: r for r in _tier(small, s.l0_share) or small[1:]})
+        elif settle:
+            chosen.update({r.slab_id: r for r in _tier(small, s.settle_share)})
         indexed = [r for r in manifest.slabs if r.indexed and r.live < s.tier_max_rows]
         if len(indexed) > 1:
             largest = max(r.live for r in indexed)
@@ -382,6 +399,17 @@ class Compaction:
     chosen: tuple[SlabRef, ...]
     views: dict[str, SlabView]  # by slab id
     merged: SlabRef
+
+
+def _tier(slabs: list[SlabRef], share: float) -> list[SlabRef]:
+    """``slabs`` (largest first) from the first one that the slabs after it hold ``share`` of
+    (in live rows); empty when none is."""
+    after = sum(r.live for r in slabs)
+    for i, ref in enumerate(slabs[:-1]):
+        after -= ref.live
+        if after >= share * ref.live:
+            return slabs[i:]
+    return []
 
 
 def _new_id(lsn: int) -> str:

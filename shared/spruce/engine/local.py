@@ -37,6 +37,8 @@ class EmbeddedSpruce(Spruce):
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._wanted: dict[tuple[str, str], tuple[IndexConfig, str]] = {}  # namespaces to try merging
+        # Namespaces to settle, and when: ``settle_s`` after their last flush.
+        self._settling: dict[tuple[str, str], tuple[IndexConfig, str, float]] = {}
         self._wanted_lock = threading.Lock()
         self._compaction_wanted = threading.Event()
         self._next_collection = 0.0
@@ -89,29 +91,44 @@ class EmbeddedSpruce(Spruce):
                 log.exception("background maintenance failed; retrying")
                 continue
             if flushed:
+                settle_at = time.monotonic() + self._require_builder().settings.settle_s
                 with self._wanted_lock:
                     self._wanted.update({(cfg.id, ns): (cfg, ns) for cfg, ns in flushed})
+                    self._settling.update({(cfg.id, ns): (cfg, ns, settle_at) for cfg, ns in flushed})
                 self._compaction_wanted.set()
 
     def _compact_loop(self) -> None:
         """Merges run here, apart from flushes: indexing a large merged slab takes minutes, and
-        flushing meanwhile keeps the log tail (which every read resolves) short."""
+        flushing meanwhile keeps the log tail (which every read resolves) short. A namespace is
+        tried after each flush, and once more (to settle) when no flush followed for ``settle_s``."""
         while not self._stop.is_set():
-            self._compaction_wanted.wait()
+            self._compaction_wanted.wait(self._until_settle())
             self._compaction_wanted.clear()
+            now = time.monotonic()
             with self._wanted_lock:
                 wanted, self._wanted = self._wanted, {}
-            for cfg, namespace in wanted.values():
+                due = [(cfg, ns) for key, (cfg, ns, at) in self._settling.items() if at <= now]
+                for cfg, ns in due:
+                    del self._settling[(cfg.id, ns)]
+            work = [(cfg, ns, False) for cfg, ns in wanted.values()] + [(cfg, ns, True) for cfg, ns in due]
+            for cfg, namespace, settle in work:
                 if self._stop.is_set():
                     return
                 try:
-                    if self._require_builder().compact(cfg, namespace):  # the merge may make another due
+                    if self._require_builder().compact(cfg, namespace, settle=settle):  # may make another due
                         with self._wanted_lock:
                             self._wanted.setdefault((cfg.id, namespace), (cfg, namespace))
                         self._compaction_wanted.set()
                 except Exception:  # the slabs it would merge stay as they are, all still live
                     log.exception("compaction of %s/%s failed; it is tried again after the next flush",
                                   cfg.name, namespace)
+
+    def _until_settle(self) -> float | None:
+        """Seconds until the next namespace is due to settle (None: none is waiting)."""
+        with self._wanted_lock:
+            if not self._settling:
+                return None
+            return max(0.0, min(at for _, _, at in self._settling.values()) - time.monotonic())
 
     def close(self) -> None:
         self._stop.set()
