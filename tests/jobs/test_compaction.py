@@ -65,6 +65,25 @@ def test_compaction_merges_indexes_and_collects_without_changing_a_record(setup)
     assert again.get("compacted", 0) == 0 and again["after"] == "small"
 
 
+def test_compaction_by_policy_settles_each_namespace(setup):
+    """Without ``force``, the workflow merges what a settled namespace merges: the unindexed slabs
+    (fewer than ``l0_merge_count`` here) unless the smaller ones hold under ``settle_share`` of the largest."""
+    engine, cfg, host, runner, _ = setup
+    engine.upsert("idx", "small", [Record("small-tiny", np.ones(16, dtype=np.float32))])
+    engine.flush("idx", "small")
+    before = _everything(engine, "small")
+    state = _run(host, runner, {"index": "idx", "namespaces": ["small"]}, "c1")
+    assert state["compacted"] == 1
+    assert [(s.rows, s.indexed) for s in engine._cache.manifest(cfg.id, "small").slabs] == [(301, False)]
+    engine.upsert("idx", "small", [Record("small-tinier", np.ones(16, dtype=np.float32))])
+    engine.flush("idx", "small")
+    state = _run(host, runner, {"index": "idx", "namespaces": ["small"]}, "c2")  # 1 < 0.01 × 301
+    assert state.get("compacted", 0) == 0
+    assert sorted(s.rows for s in engine._cache.manifest(cfg.id, "small").slabs) == [1, 301]
+    after = _everything(engine, "small")
+    assert len(after) == 302 and {i: after[i] for i in before} == before
+
+
 def test_a_held_index_keeps_its_retired_objects(setup):
     engine, cfg, host, runner, slabs = setup
     GcHolds(host.jobs).hold(cfg.id, "backup-x")
@@ -82,10 +101,10 @@ def test_a_failing_namespace_is_reported_and_the_others_are_compacted(setup, mon
     engine, cfg, host, runner, _ = setup
     real = engine.builder.compact
 
-    def compact(cfg_, namespace, *, force=False):
+    def compact(cfg_, namespace, **kwargs):
         if namespace == "big":
             raise OSError("disk full")
-        return real(cfg_, namespace, force=force)
+        return real(cfg_, namespace, **kwargs)
     monkeypatch.setattr(engine.builder, "compact", compact)
     state = _run(host, runner, {"index": "idx", "force": True}, "c1")
     assert state["failures"] == 1 and state["failed"] == [{"namespace": "big", "error": "OSError: disk full"}]

@@ -86,19 +86,38 @@ class SlabGraph:
             index.add(_points(data, np.arange(start, min(start + ADD_ROWS, data.rows))))
         return cls(index)
 
-    def candidates(self, q: np.ndarray, want: int, ef: int, allowed: np.ndarray | None) -> np.ndarray:
+    @staticmethod
+    def row_filter(allowed: np.ndarray) -> RowFilter:
+        return RowFilter(allowed)
+
+    def candidates(self, q: np.ndarray, want: int, ef: int, allowed: RowFilter | None) -> np.ndarray:
         """Up to ``want`` rows near ``q`` (already unit length for cosine), only rows that
-        ``allowed`` (a bool per row, None: all) permits."""
-        if allowed is None:
-            params = _unfiltered_params(max(ef, want))
-        else:
-            params = faiss.SearchParametersHNSW(efSearch=max(ef, want))
-            bitmap = np.packbits(allowed, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        ``allowed`` permits (None: all)."""
+        beam = max(ef, want)
+        params = _unfiltered_params(beam) if allowed is None else allowed.params(beam)
         _, labels = self._index.search(np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1), want,
                                        params=params)
         found = labels[0]
         return found[found >= 0]
+
+
+class RowFilter:
+    """The rows a graph search may return (a bool per row), as faiss takes them: a packed bitmap
+    and search parameters per beam, made once and shared by the searches that allow the same rows
+    (every query of a namespace whose slab has tombstones or rows the log tail shadows)."""
+
+    def __init__(self, allowed: np.ndarray) -> None:
+        self._bitmap = np.packbits(allowed, bitorder="little")  # held: the selector points into it
+        self._selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(self._bitmap))
+        self._params: dict[int, faiss.SearchParametersHNSW] = {}
+
+    def params(self, ef: int) -> faiss.SearchParametersHNSW:
+        found = self._params.get(ef)
+        if found is None:
+            found = faiss.SearchParametersHNSW(efSearch=ef)
+            found.sel = self._selector
+            self._params[ef] = found  # a race makes two equal ones; either is fine
+        return found
 
 
 @functools.lru_cache(maxsize=256)

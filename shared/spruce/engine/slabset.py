@@ -29,7 +29,7 @@ from spruce.engine.snapshot import scan_sorted
 from spruce.storage.ports import SlabStore
 
 if TYPE_CHECKING:
-    from spruce.engine.graph import SlabGraph, SlabGraphs
+    from spruce.engine.graph import RowFilter, SlabGraph, SlabGraphs
 
 #: ANN search knobs for indexed slabs: candidates are re-ranked exactly (refine), so
 #: recall is bounded by the IVF probe width and the HNSW beam.
@@ -145,6 +145,15 @@ def _visible_rows(view: SlabView, hidden: Hidden) -> np.ndarray:
     return mask
 
 
+def _row_filter(graph: SlabGraph, view: SlabView, mask: np.ndarray, hidden: Hidden) -> RowFilter:
+    """The graph filter of ``view``'s visible rows ``mask``, memoised beside the mask."""
+    key = ("graph filter", id(view))
+    found = hidden.cache.get(key)
+    if found is None or found[0] is not mask:
+        found = hidden.cache[key] = (mask, graph.row_filter(mask))
+    return found[1]
+
+
 def _mask_of(rows: np.ndarray, alive: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(alive), dtype=bool)
     mask[rows] = True
@@ -236,7 +245,7 @@ class SlabSet:
             # with one, it holds its matrix, so a pass over few rows is exact like a flat slab's.
             ann = data.indexed and q.dense is not None and graph is None
             rows = None if flt is None or ann else data.rows_matching(flt)
-            found = None if graph is None else self._search_graph(graph, view, mask, rows, q, k)
+            found = None if graph is None else self._search_graph(graph, view, mask, rows, q, k, hidden)
             if found is None:
                 found = self._search_ann(view, mask, q, k, flt) if ann else self._search_flat(view, mask, rows, q, k)
             hits += [Hit(score, data.ids[row], data.slab_id, row) for score, row in found]
@@ -274,16 +283,16 @@ class SlabSet:
         return [(float(scores[i]), int(r)) for i, r in zip(chosen, positions)]
 
     def _search_graph(self, graph: SlabGraph, view: SlabView, mask: np.ndarray, rows: np.ndarray | None,
-                      q: ResolvedQuery, k: int) -> list[tuple[float, int]] | None:
+                      q: ResolvedQuery, k: int, hidden: Hidden) -> list[tuple[float, int]] | None:
         """A dense query's top ``k`` through the slab's graph, re-scored exactly; None when a
         pass over the rows is the better plan (few rows allowed, ``k`` near their count, or a beam
         that would cost as much as the pass: ``GraphSettings.rows_per_beam``)."""
         settings = self._graphs.settings
         data = view.data
         if rows is None:
-            count = view.live_count if mask is view.alive else int(mask.sum())
+            count = view.live_count if mask is view.alive else int(np.count_nonzero(mask))
         else:
-            count = int(mask[rows].sum())
+            count = int(np.count_nonzero(mask[rows]))
         share = count / data.rows
         want = k * settings.refine
         if q.max_candidates is not None:
@@ -295,8 +304,10 @@ class SlabSet:
             return None  # a pass over so few rows costs less than the beam
         if count == data.rows:
             allowed = None
+        elif rows is None:
+            allowed = _row_filter(graph, view, mask, hidden)
         else:
-            allowed = mask if rows is None else _mask_of(rows, mask)
+            allowed = graph.row_filter(_mask_of(rows, mask))
         point = q.dense * np.float32(q.norm) if self.metric == "cosine" else q.dense
         candidates = graph.candidates(point, want, ef, allowed)
         scores = dense_scores(self.metric, data.matrix[candidates],
@@ -343,7 +354,7 @@ class SlabSet:
         """Up to ``k`` visible rows nearest ``q.dense`` by the slab's ANN index (refined
         exactly), best first, with their dense scores."""
         data = view.data
-        dead = int(len(mask) - mask.sum())
+        dead = len(mask) - int(np.count_nonzero(mask))
         limit = k + dead
         widen = q.scan_factor / DEFAULT_SCAN_FACTOR
         refine = ANN_REFINE_FACTOR if q.max_candidates is None else max(1, min(ANN_REFINE_FACTOR,

@@ -1,5 +1,6 @@
 """The ``compaction`` workflow: compact an index's namespaces and collect their garbage, one
-namespace per step (``Builder.compact``: merge small slabs and slabs that lost many rows, build the
+namespace per step (``Builder.compact``, as for a settled namespace: merge small slabs, unless
+the smaller ones hold under ``settle_share`` of the largest, and slabs that lost many rows, build the
 ANN index of a large merged slab, swap the manifest with one conditional commit; then
 ``Builder.collect_garbage``: delete retired objects past the readers' grace period unless a
 backup holds the index).
@@ -43,7 +44,8 @@ def _compact_namespace(host: JobHost, state: State) -> State:
     namespace = pending[0]
     done = dict(state)
     try:
-        if builder.compact(cfg, namespace, force=bool(state.get("force", False))):
+        # Started by hand, or on a schedule: the namespace settles (``BuilderSettings.settle_share``).
+        if builder.compact(cfg, namespace, force=bool(state.get("force", False)), settle=True):
             done["compacted"] = state.get("compacted", 0) + 1
         builder.collect_garbage(cfg, namespace)
     except Exception as exc:  # one namespace's failure must not stop the others
