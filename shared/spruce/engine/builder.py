@@ -58,9 +58,10 @@ class BuilderSettings:
     l0_share: float = 0.3
     # A namespace no flush touched for ``settle_s`` settles: its unindexed slabs merge from the
     # largest that the smaller hold ``settle_share`` of. Every slab costs every query another
-    # search (~0.1 ms in process at 200k rows, bench/RESULTS.md), and the last flushes of a bulk
-    # load would otherwise stay slabs of their own until more writes come; the share bounds what
-    # a write now and then (one flush per settle) rewrites.
+    # search (a slab of 2,600 rows beside one of 197,400: +0.2–0.3 ms in process, 40–60% more,
+    # bench/peers/slab_layouts.py), and the last flushes of a bulk load would otherwise stay slabs
+    # of their own until more writes come; the share bounds what a write now and then (one flush
+    # per settle) rewrites: the largest slab at most once per 1% it grew.
     settle_s: float = 2.0
     settle_share: float = 0.01
     max_dead_fraction: float = 0.3  # rewrite a slab once this share of its rows is shadowed
