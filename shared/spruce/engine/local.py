@@ -3,6 +3,8 @@ builder as background threads of the server process, and in-RAM graphs of its sl
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 import time
@@ -19,6 +21,27 @@ from spruce.storage.lance_slabs import LanceSlabStore
 from spruce.storage.sqlite_store import SqliteStore
 
 log = logging.getLogger("spruce.engine")
+
+
+def _malloc_trim() -> None:
+    """Hand memory that glibc's allocator keeps after frees back to the system. A merge frees the
+    replaced slabs' matrices and graphs (hundreds of MiB at 200k rows), and glibc keeps much of it:
+    a 200k load settled in 1,765–1,914 MiB of RSS with this, 1,968–2,174 without
+    (bench/peers/settle_memory.py). No-op off glibc."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()
 
 
 class EmbeddedSpruce(Spruce):
@@ -116,6 +139,7 @@ class EmbeddedSpruce(Spruce):
                     return
                 try:
                     if self._require_builder().compact(cfg, namespace, settle=settle):  # may make another due
+                        _malloc_trim()
                         with self._wanted_lock:
                             self._wanted.setdefault((cfg.id, namespace), (cfg, namespace))
                         self._compaction_wanted.set()
