@@ -138,6 +138,16 @@ def save_arrays(ds: Dataset, path: Path) -> None:
              **{f"truth_{k}": v for k, v in ds.truth.items()})
 
 
+def run_dir(n: int, q: int) -> Path:
+    """Where a harness run of ``n`` base vectors and ``q`` queries keeps its files (``arrays.npz``)."""
+    return DATA_DIR / f"run-n{n}-q{q}"
+
+
+def load_run(n: int, q: int) -> Dataset:
+    """The data set a harness run of ``n`` and ``q`` saved (``make bench-peers`` makes it)."""
+    return load_arrays(run_dir(n, q) / "arrays.npz")
+
+
 def load_arrays(path: Path) -> Dataset:
     z = np.load(path)
     truth = {k[len("truth_"):]: z[k] for k in z.files if k.startswith("truth_")}

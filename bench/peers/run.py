@@ -239,7 +239,7 @@ def main() -> None:
     load_before = load_average()
     t0 = time.monotonic()
     ds = dataset.build(args.n, args.queries)
-    workroot = dataset.DATA_DIR / f"run-n{args.n}-q{args.queries}"
+    workroot = dataset.run_dir(args.n, args.queries)
     workroot.mkdir(parents=True, exist_ok=True)
     arrays = workroot / "arrays.npz"
     dataset.save_arrays(ds, arrays)

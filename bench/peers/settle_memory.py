@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,18 +35,17 @@ def measure(n: int, queries: int, trim: bool) -> None:
     sys.path[:0] = [str(HERE.parent.parent / "shared"), str(HERE)]
     import dataset
     import spruce.engine.local as local
-    from spruce.engine.model import IndexConfig, QuerySpec
+    from embedded import create_index
+    from spruce.engine.model import QuerySpec
     from spruce.engine.records import Record
 
     if not trim:
         local._LIBC = None
-    ds = dataset.load_arrays(dataset.DATA_DIR / f"run-n{n}-q{queries}" / "arrays.npz")
+    ds = dataset.load_run(n, queries)
     work = Path(tempfile.mkdtemp(prefix="settle-memory-"))
     engine = local.open_local(work)
     try:
-        cfg = engine.create_index(IndexConfig(name="idx", id=str(uuid.uuid4()), dimension=ds.base.shape[1],
-                                              metric="cosine", vector_type="dense", cloud="aws", region="us-east-1",
-                                              created_at=datetime.now(timezone.utc).isoformat()))
+        cfg = create_index(engine, ds.base.shape[1])
         for call, start in enumerate(range(0, n, BATCH)):
             engine.upsert("idx", "", [Record(str(i), ds.base[i]) for i in range(start, min(n, start + BATCH))])
             if call % 20 == 0:

@@ -25,7 +25,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,15 +47,14 @@ def main() -> None:
     from results import machine
     from spruce.engine.builder import BuilderSettings
     from spruce.engine.local import open_local
-    from spruce.engine.model import IndexConfig, QuerySpec
+    from embedded import create_index
+    from spruce.engine.model import QuerySpec
     from spruce.engine.records import Record
 
-    ds = dataset.load_arrays(dataset.DATA_DIR / f"run-n{args.n}-q{args.queries}" / "arrays.npz")
+    ds = dataset.load_run(args.n, args.queries)
     work = Path(tempfile.mkdtemp(prefix="slab-layouts-"))
     engine = open_local(work, settings=BuilderSettings(gc_grace_s=0.0), start=False)
-    engine.create_index(IndexConfig(name="idx", id=str(uuid.uuid4()), dimension=ds.base.shape[1], metric="cosine",
-                                    vector_type="dense", cloud="aws", region="us-east-1",
-                                    created_at=datetime.now(timezone.utc).isoformat()))
+    create_index(engine, ds.base.shape[1])
     queries = [QuerySpec(top_k=10, vector=q, scan_factor=args.scan_factor) for q in ds.queries]
 
     def write(lo: int, hi: int) -> None:

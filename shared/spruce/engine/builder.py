@@ -258,7 +258,7 @@ class Builder:
         self._slabs.write_tombstones(cfg.id, namespace_key(plan.namespace), name, hidden)
         return replace(merged, tombstones=name, dead=len(hidden)), [f"tomb-{name}"]
 
-    def _choose(self, manifest: Manifest, force: bool, settle: bool = False) -> list[SlabRef]:
+    def _choose(self, manifest: Manifest, force: bool, settle: bool) -> list[SlabRef]:
         s = self.settings
         if force:
             return list(manifest.slabs) if len(manifest.slabs) > 1 or any(

@@ -23,6 +23,21 @@ from spruce.storage.sqlite_store import SqliteStore
 log = logging.getLogger("spruce.engine")
 
 
+def _load_libc() -> ctypes.CDLL | None:
+    """glibc, if this process runs on it (the C library it loaded, when that has ``malloc_trim``)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()
+
+
 def _malloc_trim() -> None:
     """Hand memory that glibc's allocator keeps after frees back to the system. A merge frees the
     replaced slabs' matrices and graphs (hundreds of MiB at 200k rows), and glibc keeps much of it:
@@ -30,18 +45,6 @@ def _malloc_trim() -> None:
     (bench/peers/settle_memory.py). No-op off glibc."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
-
-
-def _load_libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _load_libc()
 
 
 class EmbeddedSpruce(Spruce):
@@ -130,9 +133,8 @@ class EmbeddedSpruce(Spruce):
             now = time.monotonic()
             with self._wanted_lock:
                 wanted, self._wanted = self._wanted, {}
-                due = [(cfg, ns) for key, (cfg, ns, at) in self._settling.items() if at <= now]
-                for cfg, ns in due:
-                    del self._settling[(cfg.id, ns)]
+                due_keys = [key for key, (_, _, at) in self._settling.items() if at <= now]
+                due = [self._settling.pop(key)[:2] for key in due_keys]
             work = [(cfg, ns, False) for cfg, ns in wanted.values()] + [(cfg, ns, True) for cfg, ns in due]
             for cfg, namespace, settle in work:
                 if self._stop.is_set():
