@@ -41,6 +41,9 @@ class SpruceConfig:
     #: Index builder: stream batch size and batching window (seconds).
     builder_batch_size: int = 100
     builder_batch_window_s: int = 5
+    #: Minutes between scheduled compactions of every index (0: none). Each run settles the
+    #: namespaces written since the last: merges a bulk load's slabs, collects garbage.
+    compaction_schedule_minutes: int = 60
     #: Alarm when the builder's stream iterator age exceeds this (seconds).
     builder_lag_alarm_s: int = 300
     #: Bulk import/export files: the only S3 place the bulk task reads and writes (imports from

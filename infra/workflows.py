@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable
 
 from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -54,11 +56,18 @@ class Workflows(Construct):
         self.task_functions: dict[str, lambda_.IFunction] = {}
         self.state_machines: dict[str, sfn.StateMachine] = {}
 
-        # Compaction and garbage collection (spruce.jobs.compaction): one namespace per step.
+        # Compaction and garbage collection (spruce.jobs.compaction), also started on a schedule.
         compaction_task = self._task_function("CompactionTask", "functions.workflow_task.handler",
                                               "Spruce workflow task: compaction and garbage collection steps",
                                               memory_mb=config.compaction_memory_mb)
         self.compaction = self.workflow_machine(compaction.COMPACTION, compaction_task, timeout=Duration.hours(6))
+        if config.compaction_schedule_minutes > 0:
+            # Every index, input {}: the stream builder flushes but never waits for a namespace to go
+            # quiet, so this is where a bulk load's slabs settle. The rule's role may start this machine only.
+            events.Rule(self, "CompactionSchedule", description="Spruce: compact and collect every index",
+                        schedule=events.Schedule.rate(Duration.minutes(config.compaction_schedule_minutes)),
+                        targets=[events_targets.SfnStateMachine(
+                            self.compaction, input=events.RuleTargetInput.from_object({"state": {}}))])
 
         # Backups and restores (spruce.jobs.backups / restores): a namespace's slabs per step, copied
         # under the backup's id and back into the restored index.

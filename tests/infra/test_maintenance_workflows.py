@@ -98,3 +98,17 @@ def test_the_backup_task_writes_only_backup_documents_holds_and_index_configs(sy
     compaction_writes = [st for st in _policies_of(synth, synth.stack.workflows.task_functions["CompactionTask"])
                          if "dynamodb:PutItem" in st["Action"] and st["Resource"] == catalog]
     assert compaction_writes == []  # compaction reads index configs and holds, writes no catalog item
+
+
+def test_a_schedule_starts_the_compaction_of_every_index(synth: Synth):
+    rules = synth.resources("AWS::Events::Rule")
+    [rule] = [r["Properties"] for r in rules.values() if "compact" in r["Properties"].get("Description", "")]
+    assert rule["ScheduleExpression"] == "rate(1 hour)" and rule["State"] == "ENABLED"
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Ref": synth.logical_id(synth.stack.workflows.compaction)}
+    assert json.loads(target["Input"]) == {"state": {}}  # no index: every ready index
+    role = target["RoleArn"]["Fn::GetAtt"][0]
+    statements = [st for r in synth.resources("AWS::IAM::Policy").values() if {"Ref": role} in r["Properties"]["Roles"]
+                  for st in r["Properties"]["PolicyDocument"]["Statement"]]
+    assert statements == [{"Action": "states:StartExecution", "Effect": "Allow",
+                           "Resource": {"Ref": synth.logical_id(synth.stack.workflows.compaction)}}]

@@ -110,3 +110,29 @@ def test_a_failing_namespace_is_reported_and_the_others_are_compacted(setup, mon
     assert state["failures"] == 1 and state["failed"] == [{"namespace": "big", "error": "OSError: disk full"}]
     assert state["compacted"] == 1 and len(engine._cache.manifest(cfg.id, "small").slabs) == 1
     assert "compaction of idx failed: CompactionIncomplete: 1 namespace(s) of idx failed" in caplog.text
+
+
+def test_without_an_index_the_workflow_compacts_every_ready_index(setup):
+    """The scheduled sweep (input ``{}``): every namespace of every index, in name order."""
+    engine, cfg, host, runner, _ = setup
+    other = make_index(engine, name="idx2", dimension=16)
+    rng = np.random.default_rng(1)
+    for b in range(2):
+        engine.upsert("idx2", "n", [Record(f"o-{b}-{i}", rng.standard_normal(16).astype(np.float32))
+                                    for i in range(50)])
+        engine.flush("idx2", "n")
+    state = _run(host, runner, {"force": True}, "sweep")
+    assert (state["compacted"], state.get("failures", 0), state["after"]) == (3, 0, ["idx2", "n"])
+    for index_id, ns in ((cfg.id, "big"), (cfg.id, "small"), (other.id, "n")):
+        assert len(engine._cache.manifest(index_id, ns).slabs) == 1
+
+
+def test_a_sweep_step_stops_taking_namespaces_after_its_budget(setup, monkeypatch):
+    engine, _, host, runner, _ = setup
+    monkeypatch.setattr(compaction, "STEP_BUDGET_S", 0.0)  # one namespace per step
+    real = compaction._compact_namespace
+    state = real(host, {"force": True})
+    assert state["more"] is True and state["after"] == ["idx", "big"] and state["compacted"] == 1
+    state = real(host, state)
+    assert state["more"] is True and state["after"] == ["idx", "small"]
+    assert real(host, state)["more"] is False
