@@ -4,6 +4,8 @@ backup holds the index, and reports a failing namespace without stopping the oth
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,28 @@ def test_a_sweep_step_stops_taking_namespaces_after_its_budget(setup, monkeypatc
     state = real(host, state)
     assert state["more"] is True and state["after"] == ["idx", "small"]
     assert real(host, state)["more"] is False
+
+
+def test_a_sweep_passes_over_an_index_deleted_while_it_runs(setup, monkeypatch, caplog):
+    """The sweep listed ``idx``; it is deleted before its namespace is compacted: that is no failure."""
+    engine, _, host, runner, _ = setup
+    caplog.set_level(logging.INFO, "spruce.jobs")
+    other = make_index(engine, name="idx2", dimension=16)
+    rng = np.random.default_rng(2)
+    for b in range(2):
+        engine.upsert("idx2", "n", [Record(f"o-{b}-{i}", rng.standard_normal(16).astype(np.float32))
+                                    for i in range(50)])
+        engine.flush("idx2", "n")
+    real = engine.builder.compact
+
+    def compact(cfg_, namespace, **kwargs):
+        if cfg_.name == "idx":
+            engine.delete_index("idx")  # deleted between the sweep's listing and this namespace
+            raise FileNotFoundError(f"slabs of {cfg_.id} are gone")
+        return real(cfg_, namespace, **kwargs)
+    monkeypatch.setattr(engine.builder, "compact", compact)
+    state = _run(host, runner, {"force": True}, "sweep-deleted")
+    assert state.get("failures", 0) == 0 and state["compacted"] == 1 and state["after"] == ["idx2", "n"]
+    assert len(engine._cache.manifest(other.id, "n").slabs) == 1
+    assert "the index was deleted during the sweep" in caplog.text
+

@@ -8,7 +8,8 @@ backup holds the index).
 Input ``{"index": name, "namespaces": [...] (optional: every existing one), "force": bool
 (optional: merge everything)}``; without ``index``, every ready index's namespaces, in name
 order (the AWS stack starts such a sweep on a schedule: there no builder waits for a namespace
-to go quiet, so this is where a bulk load settles). A namespace that fails is recorded in
+to go quiet, so this is where a bulk load settles; an index deleted during the sweep is passed
+over, not counted as a failure). A namespace that fails is recorded in
 ``failed`` and the others go on; the ``report`` step then fails the run so that alarms see it.
 On AWS this is the compaction state machine; the embedded host runs the same steps in-process
 (its background builder also compacts by policy after each flush, through the same ``Builder``
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 
 from spruce.engine.model import IndexConfig
 from spruce.engine.service import Spruce
@@ -46,48 +48,49 @@ def _compact_namespace(host: JobHost, state: State) -> State:
         raise RuntimeError("compaction runs on a host that builds slabs")
     done = dict(state)
     started = time.monotonic()
-    while not host.stopping.is_set():  # the embedded server is stopping; compaction is never urgent
-        target = _next_namespace(engine, done)
-        if target is None:
+    for cfg, namespace in _pending(engine, state):
+        if host.stopping.is_set():  # the embedded server is stopping; compaction is never urgent
             break
-        cfg, namespace = target
         try:
             # Started by hand, or on a schedule: the namespace settles (``BuilderSettings.settle_share``).
             if builder.compact(cfg, namespace, force=bool(done.get("force", False)), settle=True):
                 done["compacted"] = done.get("compacted", 0) + 1
             builder.collect_garbage(cfg, namespace)
         except Exception as exc:  # one namespace's failure must not stop the others
-            log.exception("compacting %s/%s failed", cfg.name, namespace)
-            done["failures"] = done.get("failures", 0) + 1
-            failed = done.get("failed", [])
-            if len(failed) < MAX_FAILURES_KEPT:
-                where = {"namespace": namespace} if "index" in done else {"index": cfg.name, "namespace": namespace}
-                failed = failed + [{**where, "error": f"{type(exc).__name__}: {exc}"}]
-            done["failed"] = failed
+            if "index" not in done and engine.index_if_same(cfg.name, cfg.id) is None:
+                # The sweep listed an index that was deleted while it ran: nothing is left to compact.
+                log.info("skipped %s/%s: the index was deleted during the sweep (%s)", cfg.name, namespace, exc)
+            else:
+                log.exception("compacting %s/%s failed", cfg.name, namespace)
+                done["failures"] = done.get("failures", 0) + 1
+                failed = done.get("failed", [])
+                if len(failed) < MAX_FAILURES_KEPT:
+                    where = {"namespace": namespace} if "index" in done else {"index": cfg.name, "namespace": namespace}
+                    failed = failed + [{**where, "error": f"{type(exc).__name__}: {exc}"}]
+                done["failed"] = failed
         done["after"] = namespace if "index" in done else [cfg.name, namespace]
         if time.monotonic() - started >= STEP_BUDGET_S:
             return {**done, "more": True}  # the next step finds out whether any is left
     return {**done, "more": False}
 
 
-def _next_namespace(engine: Spruce, state: State) -> tuple[IndexConfig, str] | None:
-    """The first namespace after the cursor: of ``state["index"]`` (its ``namespaces``, or every
-    existing one), or, without ``index``, of every ready index in name order."""
+def _pending(engine: Spruce, state: State) -> Iterator[tuple[IndexConfig, str]]:
+    """The namespaces after the cursor ``state["after"]``, in order: of ``state["index"]`` (its
+    ``namespaces``, or every existing one), or, without ``index``, of every ready index in name
+    order. Listed once per step (each index's namespaces when the step reaches it), not once
+    per namespace."""
     after = state.get("after")
     if "index" in state:
         cfg = engine.describe_index(state["index"])
         wanted = state.get("namespaces") or [r.name for r in engine.namespace_rows(cfg) if r.exists]
-        pending = sorted(n for n in wanted if after is None or n > after)
-        return (cfg, pending[0]) if pending else None
+        yield from ((cfg, n) for n in sorted(wanted) if after is None or n > after)
+        return
     after_index, after_ns = after if after is not None else ("", None)
     for cfg in sorted(engine.list_indexes(), key=lambda c: c.name):
         if cfg.name < after_index or cfg.state != "Ready":
             continue
         names = sorted(r.name for r in engine.namespace_rows(cfg) if r.exists)
-        pending = [n for n in names if cfg.name > after_index or after_ns is None or n > after_ns]
-        if pending:
-            return cfg, pending[0]
-    return None
+        yield from ((cfg, n) for n in names if cfg.name > after_index or after_ns is None or n > after_ns)
 
 
 def _report(host: JobHost, state: State) -> State:

@@ -48,16 +48,20 @@ _PRESENCE = {"upsert": 1, "drop_namespace": 0}
 class _Append:
     """One ``append`` waiting for its group commit: the LSN it got, or why it failed."""
 
-    __slots__ = ("index_id", "namespace", "kind", "payload", "done", "lsn", "error")
+    __slots__ = ("index_id", "namespace", "kind", "payload", "lsn", "error")
 
     def __init__(self, index_id: str, namespace: str, kind: str, payload: bytes) -> None:
         self.index_id, self.namespace, self.kind, self.payload = index_id, namespace, kind, payload
-        self.done = False
         self.lsn: int | None = None
         self.error: BaseException | None = None
 
+    @property
+    def done(self) -> bool:
+        """A group commit (this caller's or another's) has settled this append."""
+        return self.lsn is not None or self.error is not None
+
     def finish(self, lsn: int | None, error: BaseException | None) -> None:
-        self.lsn, self.error, self.done = lsn, error, True
+        self.lsn, self.error = lsn, error
 
     def result(self) -> int:
         if self.error is not None:
