@@ -48,8 +48,10 @@ def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: 
         [None if r.sparse is None else r.sparse.values for r in records], pa.list_(pa.float32()))
     metadatas = [r.metadata for r in records]
     # orjson writes what json.dumps(separators=(",", ":"), ensure_ascii=False) wrote, 5-10× faster;
-    # validation has already refused metadata it cannot encode.
-    columns["metadata"] = pa.array([None if m is None else orjson.dumps(m) for m in metadatas], pa.string())
+    # validation has already refused metadata it cannot encode. Decoded at once: an orjson bytes
+    # object keeps the ~1 KiB buffer orjson wrote into, so a list of 100k of them cost 2.2 µs a
+    # record (fresh heap pages) against 0.12 µs for the short strings (bench/RESULTS.md, 2026-12-04).
+    columns["metadata"] = pa.array([None if m is None else orjson.dumps(m).decode() for m in metadatas], pa.string())
     return _slab_table(columns, metadatas)
 
 
