@@ -143,10 +143,14 @@ class Builder:
                 rows = tail.live_rows()
                 lsns = [tail.lsns[row] for row in rows]
                 vectors = None if tail.matrix is None else tail.matrix[rows]
-                self._slabs.write_slab(cfg.id, ns_key, slab_id, build_slab_table(
-                    [tail.records[row] for row in rows], lsns, cfg.dimension, vectors=vectors))
-                slabs.append(SlabRef(slab_id, len(rows), min(lsns), max(lsns)))
+                table = build_slab_table([tail.records[row] for row in rows], lsns, cfg.dimension, vectors=vectors)
+                self._slabs.write_slab(cfg.id, ns_key, slab_id, table)
                 written.append(f"slab-{slab_id}")
+                flushed = SlabRef(slab_id, len(rows), min(lsns), max(lsns))
+                if self._warm:  # the commit opens the new manifest's slabs: this one from memory
+                    self._local.seed(cfg.id, namespace, flushed, cfg.metric, table)
+                slabs.append(flushed)
+                del table
             nxt = manifest.next(flushed_lsn=overlay.max_lsn, record_count=snap.record_count, slabs=tuple(slabs))
             if not self._commit(cfg, namespace, manifest, nxt, replaced):
                 log.warning("lost a manifest race on %s/%s; will retry", cfg.name, namespace)
@@ -197,18 +201,24 @@ class Builder:
         rows = table.num_rows
         slab_id = _new_id(max(ref.max_lsn for ref in chosen))
         self._slabs.write_slab(cfg.id, ns_key, slab_id, table)
-        del table
         indexed = cfg.dimension is not None and rows >= self.settings.ann_min_rows
-        if indexed:
-            started = time.monotonic()
-            self._slabs.build_vector_index(cfg.id, ns_key, slab_id, cfg.metric, rows)
-            log.info("built ANN index on %d rows of %s/%s in %.1fs", rows, cfg.name, namespace,
-                     time.monotonic() - started)
         merged = SlabRef(slab_id, rows, min(r.min_lsn for r in chosen), max(r.max_lsn for r in chosen),
                          indexed=indexed)
         if self._warm:  # here, not at the commit, which holds the namespace lock
-            self._local.warm(cfg.id, namespace, merged, cfg.metric,
-                             graph=any(views[ref.slab_id].data.graph is not None for ref in chosen))
+            self._local.seed(cfg.id, namespace, merged, cfg.metric, table)
+        del table
+        try:
+            if indexed:
+                started = time.monotonic()
+                self._slabs.build_vector_index(cfg.id, ns_key, slab_id, cfg.metric, rows)
+                log.info("built ANN index on %d rows of %s/%s in %.1fs", rows, cfg.name, namespace,
+                         time.monotonic() - started)
+            if self._warm:
+                self._local.warm(cfg.id, namespace, merged, cfg.metric,
+                                 graph=any(views[ref.slab_id].data.graph is not None for ref in chosen))
+        except BaseException:
+            self._local.forget_slabs(cfg.id, {slab_id})  # never committed: no reader needs it
+            raise
         return Compaction(cfg, namespace, tuple(chosen), {ref.slab_id: views[ref.slab_id] for ref in chosen}, merged)
 
     def install_compaction(self, plan: Compaction) -> bool:

@@ -29,6 +29,8 @@ from spruce.engine.snapshot import scan_sorted
 from spruce.storage.ports import SlabStore
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from spruce.engine.graph import RowFilter, SlabGraph, SlabGraphs
 
 #: ANN search knobs for indexed slabs: candidates are re-ranked exactly (refine), so
@@ -92,6 +94,15 @@ class LocalSlabs:
             with self._lock:
                 self._slab_data[key] = data
         return data
+
+    def seed(self, index_id: str, namespace: str, ref: SlabRef, metric: str, written: pa.Table) -> None:
+        """Cache the slab ``ref`` that this process has just written as ``written``, so that
+        opening it reads nothing back (``SlabData``). A slab that is then not committed must be
+        forgotten (``forget_slabs``)."""
+        table = self._store.open_slab(index_id, namespace_key(namespace), ref.slab_id)
+        data = SlabData(ref.slab_id, table, indexed=ref.indexed, metric=metric, written=written)
+        with self._lock:
+            self._slab_data.setdefault((index_id, ref.slab_id), data)
 
     def warm(self, index_id: str, namespace: str, ref: SlabRef, metric: str, *, graph: bool) -> None:
         """Open ``ref`` before readers need it; with ``graph``, also build its graph now."""
