@@ -88,8 +88,8 @@ def _slab_table(columns: dict[str, pa.Array], metadatas: list[dict | None]) -> p
 class SlabData:
     """Process-wide, immutable facts about one slab. ``written``: the Arrow table this process
     has just written as the slab (``build_slab_table``, ``merge_slab_tables``); its columns
-    stand in for a scan of the slab's files, which cost the builder of a 200k-record load about
-    a fifth of its time (reading back every slab it wrote, py-spy 2026-12-04)."""
+    stand in for a scan of the slab's files: reading back every slab it wrote was 15–19% of the
+    builder threads' samples in a 200k-record load (py-spy, ``bench/peers/write_path.py``, 2026-12-04)."""
 
     def __init__(self, slab_id: str, table, *, indexed: bool, metric: str, written: pa.Table | None = None) -> None:
         self.slab_id = slab_id

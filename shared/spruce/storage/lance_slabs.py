@@ -77,9 +77,10 @@ class LanceSlabStore:
     def write_slab(self, index_id: str, ns_key: str, slab_id: str, table: pa.Table) -> None:
         """An empty table of ``table``'s schema, then one ``add``: ``create_table`` with data runs
         LanceDB's bad-vector checks (a NaN scan plus an int64 parent index per float, 614 MB for
-        200k × 384-d), which took 40–50% of writing a merged slab; ``add`` does not, and every
-        vector here was validated finite when it was written. Readers never see the empty
-        version: no manifest names the slab until the builder commits it."""
+        200k × 384-d; 1.9–2.6 s to write such a slab, against 1.2 s this way, 2026-12-04);
+        ``add`` does not, and every vector here was validated finite when it was written. The
+        data files are still written once (invariant 5), and no manifest names the slab until
+        the builder commits it, so no reader sees the empty version."""
         db = self._db(index_id, ns_key)
         db.create_table(f"slab-{slab_id}", schema=table.schema, mode="create").add(table)
 
