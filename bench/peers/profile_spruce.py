@@ -1,11 +1,15 @@
-"""Where a Spruce query's time goes, on the peer data set: the server's CPU per query, split
-by thread, and (with ``--py-spy``) a sampled profile of the server during the query pass.
+"""Where a Spruce load's and query's time goes, on the peer data set: the CPU of the load and
+the server's CPU per query, split by thread, and (with ``--py-spy``) a sampled profile of the
+server during the query pass.
 
 Loads the data set into ``spruce serve`` exactly as the peer harness does (``SpruceSdk``:
 same batches, same client processes, same settling rule), then runs ``--passes`` passes of
 the queries at ``--scan-factor`` through the SDK, each timed as ``measure.run_pass`` times the
 harness's passes, and reports:
 
+- the load's records/s and its CPU seconds: the SDK client processes', and the server's per
+  thread (Python threads by name, from ``py-spy dump``; the rest are LanceDB's, Arrow's and
+  SQLite's native threads), which shows what bounds ingest on a 2-core machine;
 - the PSS and private memory of the server and of each child process, once settled;
 - each pass's QPS, p50 and recall@10;
 - the server process's CPU per query (user + system, from ``psutil``), in total and per
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import signal
 import subprocess
@@ -78,18 +84,52 @@ def top_self(speedscope: Path, count: int = 25) -> list[tuple[str, float]]:
     return [(name, w / total) for name, w in counts.most_common(count)]
 
 
+def thread_names(proc: psutil.Process) -> dict[int, str]:
+    """Python thread names by native thread id, from ``py-spy dump`` (empty without py-spy)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        dump = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True,
+                              timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r'^Thread (\d+) \([^)]*\): "([^"]*)"', dump, re.M)}
+
+
+def load_cpu(server: psutil.Process, before: dict[int, tuple[float, float]], clients: float) -> str:
+    """CPU seconds of the load: the SDK client processes', and the server's per thread (user +
+    system), Python threads by name (worker threads summed), the rest as native."""
+    names = thread_names(server)
+    by_name: dict[str, list[float]] = {}
+    for t in server.threads():
+        user, system = t.user_time - before.get(t.id, (0.0, 0.0))[0], t.system_time - before.get(t.id, (0.0, 0.0))[1]
+        name = names.get(t.id, "native threads (LanceDB, Arrow, SQLite)")
+        entry = by_name.setdefault(re.sub(r"[-_ ]\d+$", "", name), [0.0, 0.0])
+        entry[0] += user
+        entry[1] += system
+    parts = sorted(by_name.items(), key=lambda kv: -sum(kv[1]))
+    server_total = sum(u + s for u, s in by_name.values())
+    return (f"CPU of the load: SDK clients {clients:.1f} s; server {server_total:.1f} s = "
+            + ", ".join(f"{name} {u + s:.1f} s (system {s:.1f})" for name, (u, s) in parts if u + s >= 0.05))
+
+
 def loaded(ds: dataset.Dataset, workdir: Path, source: Path | None) -> SpruceSdk:
     """A settled server holding the data set; ``source``: the ``shared`` directory of another
-    checkout to run the server from."""
+    checkout to run the server from. Prints the load's rate and where its CPU went."""
     system = SpruceSdk(source)
     workdir.mkdir(parents=True)
     system.start(workdir)
+    before = {t.id: (t.user_time, t.system_time) for t in system.server.threads()}
+    clients0 = os.times()
     t0 = time.monotonic()
     system.load(ds.base, np.arange(ds.n), ds.cats)
     acked = time.monotonic()
+    clients1 = os.times()
+    cpu = load_cpu(system.server, before, (clients1.children_user + clients1.children_system)
+                   - (clients0.children_user + clients0.children_system))
     settled = system.wait_until_queryable()
     print(f"[{source or 'this tree'}] ingest {ds.n / (acked - t0):,.0f} records/s; queryable after "
           f"{settled - t0:.1f} s", flush=True)
+    print(f"[{source or 'this tree'}] {cpu}", flush=True)
     print("memory once settled:", "; ".join(describe_memory(system.server)), flush=True)
     return system
 
