@@ -49,6 +49,17 @@ def _everything(engine, ns: str) -> dict:
     return {i: (r.values.tolist(), r.metadata) for i, r in engine.fetch("idx", ns, ids).value.items()}
 
 
+def _second_index(engine):
+    """``idx2`` with one namespace ``n`` of two flushed slabs of 50 records."""
+    other = make_index(engine, name="idx2", dimension=16)
+    rng = np.random.default_rng(1)
+    for b in range(2):
+        engine.upsert("idx2", "n", [Record(f"o-{b}-{i}", rng.standard_normal(16).astype(np.float32))
+                                    for i in range(50)])
+        engine.flush("idx2", "n")
+    return other
+
+
 def test_compaction_merges_indexes_and_collects_without_changing_a_record(setup):
     engine, cfg, host, runner, slabs = setup
     before = {ns: _everything(engine, ns) for ns in ("big", "small")}
@@ -117,12 +128,7 @@ def test_a_failing_namespace_is_reported_and_the_others_are_compacted(setup, mon
 def test_without_an_index_the_workflow_compacts_every_ready_index(setup):
     """The scheduled sweep (input ``{}``): every namespace of every index, in name order."""
     engine, cfg, host, runner, _ = setup
-    other = make_index(engine, name="idx2", dimension=16)
-    rng = np.random.default_rng(1)
-    for b in range(2):
-        engine.upsert("idx2", "n", [Record(f"o-{b}-{i}", rng.standard_normal(16).astype(np.float32))
-                                    for i in range(50)])
-        engine.flush("idx2", "n")
+    other = _second_index(engine)
     state = _run(host, runner, {"force": True}, "sweep")
     assert (state["compacted"], state.get("failures", 0), state["after"]) == (3, 0, ["idx2", "n"])
     for index_id, ns in ((cfg.id, "big"), (cfg.id, "small"), (other.id, "n")):
@@ -144,12 +150,7 @@ def test_a_sweep_passes_over_an_index_deleted_while_it_runs(setup, monkeypatch, 
     """The sweep listed ``idx``; it is deleted before its namespace is compacted: that is no failure."""
     engine, _, host, runner, _ = setup
     caplog.set_level(logging.INFO, "spruce.jobs")
-    other = make_index(engine, name="idx2", dimension=16)
-    rng = np.random.default_rng(2)
-    for b in range(2):
-        engine.upsert("idx2", "n", [Record(f"o-{b}-{i}", rng.standard_normal(16).astype(np.float32))
-                                    for i in range(50)])
-        engine.flush("idx2", "n")
+    other = _second_index(engine)
     real = engine.builder.compact
 
     def compact(cfg_, namespace, **kwargs):
