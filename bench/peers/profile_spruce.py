@@ -84,11 +84,14 @@ def top_self(speedscope: Path, count: int = 25) -> list[tuple[str, float]]:
     return [(name, w / total) for name, w in counts.most_common(count)]
 
 
+def py_spy() -> str:
+    return shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+
+
 def thread_names(proc: psutil.Process) -> dict[int, str]:
     """Python thread names by native thread id, from ``py-spy dump`` (empty without py-spy)."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     try:
-        dump = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True,
+        dump = subprocess.run([py_spy(), "dump", "--pid", str(proc.pid)], capture_output=True, text=True,
                               timeout=60).stdout
     except (OSError, subprocess.TimeoutExpired):
         return {}
@@ -101,7 +104,8 @@ def load_cpu(server: psutil.Process, before: dict[int, tuple[float, float]], cli
     names = thread_names(server)
     by_name: dict[str, list[float]] = {}
     for t in server.threads():
-        user, system = t.user_time - before.get(t.id, (0.0, 0.0))[0], t.system_time - before.get(t.id, (0.0, 0.0))[1]
+        user0, system0 = before.get(t.id, (0.0, 0.0))
+        user, system = t.user_time - user0, t.system_time - system0
         name = names.get(t.id, "native threads (LanceDB, Arrow, SQLite)")
         entry = by_name.setdefault(re.sub(r"[-_ ]\d+$", "", name), [0.0, 0.0])
         entry[0] += user
@@ -189,7 +193,7 @@ def main() -> None:
 
 def profile(system: SpruceSdk, ds: dataset.Dataset, knob: Knob, out: Path) -> None:
     """py-spy over one pass of ``system``'s server, into ``out``."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spy = py_spy()
     fmt = "speedscope" if out.suffix == ".json" else "flamegraph"
     rec = subprocess.Popen([spy, "record", "--pid", str(system.server.pid), "--threads", "--rate", "500",
                             "--format", fmt, "--output", str(out), "--nonblocking"],

@@ -84,13 +84,14 @@ class LocalSlabs:
             self._views[key] = view
         return view
 
-    def _data(self, index_id: str, namespace: str, ref: SlabRef, metric: str) -> SlabData:
+    def _data(self, index_id: str, namespace: str, ref: SlabRef, metric: str,
+              written: pa.Table | None = None) -> SlabData:
         key = (index_id, ref.slab_id)
         with self._lock:
             data = self._slab_data.get(key)
         if data is None:
             table = self._store.open_slab(index_id, namespace_key(namespace), ref.slab_id)
-            data = SlabData(ref.slab_id, table, indexed=ref.indexed, metric=metric)
+            data = SlabData(ref.slab_id, table, indexed=ref.indexed, metric=metric, written=written)
             with self._lock:
                 self._slab_data[key] = data
         return data
@@ -99,10 +100,7 @@ class LocalSlabs:
         """Cache the slab ``ref`` that this process has just written as ``written``, so that
         opening it reads nothing back (``SlabData``). A slab that is then not committed must be
         forgotten (``forget_slabs``)."""
-        table = self._store.open_slab(index_id, namespace_key(namespace), ref.slab_id)
-        data = SlabData(ref.slab_id, table, indexed=ref.indexed, metric=metric, written=written)
-        with self._lock:
-            self._slab_data.setdefault((index_id, ref.slab_id), data)
+        self._data(index_id, namespace, ref, metric, written)
 
     def warm(self, index_id: str, namespace: str, ref: SlabRef, metric: str, *, graph: bool) -> None:
         """Open ``ref`` before readers need it; with ``graph``, also build its graph now."""
