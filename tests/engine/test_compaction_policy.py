@@ -8,6 +8,7 @@ namespaces on its own."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -45,10 +46,9 @@ def test_indexed_slabs_merge_once_the_smaller_ones_hold_the_tier_share(tmp_path)
     assert not engine.compact("idx", NS)  # 450 < 0.3 × 2000: two slabs stay
     _write(engine, 2450, 400)
     engine.flush("idx", NS)
-    assert engine.compact("idx", NS)
-    assert _layout(engine) == [(2000, True), (450, True), (400, True)]
-    assert engine.compact("idx", NS)  # 850 ≥ 600: all three become one
+    assert engine.compact("idx", NS)  # 450 + 400 ≥ 0.3 × 2000: the L0 slab and both indexed ones in one merge
     assert _layout(engine) == [(2850, True)]
+    assert not engine.compact("idx", NS)
     engine.builder.settings.tier_max_rows = 2850  # a slab this large is left alone
     _write(engine, 2850, 1000)
     engine.flush("idx", NS)
@@ -61,8 +61,8 @@ def test_indexed_slabs_merge_once_the_smaller_ones_hold_the_tier_share(tmp_path)
 
 
 def test_the_embedded_host_merges_again_after_a_merge_without_another_flush(tmp_path):
-    """The last flush of an ingest leads to an L0 merge that makes an indexed slab; the merge of
-    the indexed slabs it makes due follows on its own."""
+    """The last flush of an ingest leads to a merge on its own: the L0 slab makes an indexed slab
+    with the indexed one."""
     engine = open_local(tmp_path / "d", settings=BuilderSettings(gc_grace_s=0.0, ann_min_rows=400, tier_share=0.3,
                                                                  flush_interval_s=0.0, poll_s=0.02))
     make_index(engine, dimension=8)
@@ -70,6 +70,27 @@ def test_the_embedded_host_merges_again_after_a_merge_without_another_flush(tmp_
     _wait_for(engine, [(2000, True)])
     _write(engine, 2000, 700)  # one flush: an L0 slab of 700 rows, merged (indexed), then tiered
     _wait_for(engine, [(2700, True)])
+    engine.close()
+
+
+def test_unindexed_rows_that_make_the_tier_merge_due_join_it_rather_than_make_a_slab_of_their_own(tmp_path, caplog):
+    """Without this, the L0 merge would write a 700-row indexed slab (its ANN index too) and the
+    tier merge would rewrite it at once: at 1M rows that cost a 716,200-row index and graph."""
+    engine = open_local(tmp_path / "d", settings=BuilderSettings(gc_grace_s=0.0, ann_min_rows=400, tier_share=0.3),
+                        start=False)
+    make_index(engine, dimension=8)
+    _write(engine, 0, 2000)
+    engine.flush("idx", NS)
+    assert engine.compact("idx", NS)
+    for start in range(2000, 2700, 100):
+        _write(engine, start, 100)
+        engine.flush("idx", NS)
+    with caplog.at_level(logging.INFO, logger="spruce.builder"):
+        assert engine.compact("idx", NS)
+    assert [r.getMessage().split(" of ")[0] for r in caplog.records] == ["built ANN index on 2700 rows"]
+    assert _layout(engine) == [(2700, True)]
+    ids = engine.list_ids("idx", NS, prefix=None, limit=4000, token=None).value[0]
+    assert ids == [f"r{i:05d}" for i in range(2700)]
     engine.close()
 
 

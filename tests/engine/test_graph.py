@@ -4,6 +4,7 @@ intact, and recall@10 ≥ 0.95 against brute force."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -277,6 +278,41 @@ def test_a_merge_of_graphed_slabs_commits_with_its_graph_built(tmp_path):
     merged = slab_data(eng)
     assert merged.rows == 10_000 and merged.graph is not None
     q = X[123] + 0.01
+    got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q)).value
+    assert [m.id for m in got][:5] == [f"v{j}" for j in exact_top("cosine", X, q, 5)]
+    eng.close()
+
+
+def test_a_merge_builds_its_graph_while_its_ann_index_builds(tmp_path, monkeypatch):
+    """A merge into an ANN-indexed slab that replaces graphed slabs costs the longer of the index
+    build and the graph build, not their sum: the index build here waits until the graph build
+    has begun, which it never would if the two ran one after the other."""
+    from spruce.engine import graph as graph_module
+    from spruce.storage.lance_slabs import LanceSlabStore
+
+    graph_started = threading.Event()
+    overlapped: list[bool] = []
+    build_graph, build_index = graph_module.SlabGraph.build, LanceSlabStore.build_vector_index
+
+    def graph(data, settings):
+        graph_started.set()
+        return build_graph(data, settings)
+
+    def index(self, *args):
+        overlapped.append(graph_started.wait(timeout=20))
+        return build_index(self, *args)
+
+    X = clustered(11, 10_000)
+    eng = two_slabs(tmp_path, X)
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    wait_for_graphs(eng)
+    monkeypatch.setattr(graph_module.SlabGraph, "build", staticmethod(graph))
+    monkeypatch.setattr(LanceSlabStore, "build_vector_index", index)
+    eng.builder.settings.ann_min_rows = 10_000
+    assert eng.compact("idx", "ns", force=True)
+    merged = slab_data(eng)
+    assert overlapped == [True] and merged.indexed and merged.graph is not None
+    q = X[321] + 0.01
     got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q)).value
     assert [m.id for m in got][:5] == [f"v{j}" for j in exact_top("cosine", X, q, 5)]
     eng.close()

@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from spruce.engine.manifest import Manifest, Retired, SlabRef
@@ -208,18 +209,26 @@ class Builder:
             self._local.seed(cfg.id, namespace, merged, cfg.metric, table)
         del table
         try:
-            if indexed:
-                started = time.monotonic()
-                self._slabs.build_vector_index(cfg.id, ns_key, slab_id, cfg.metric, rows)
-                log.info("built ANN index on %d rows of %s/%s in %.1fs", rows, cfg.name, namespace,
-                         time.monotonic() - started)
-            if self._warm:
-                self._local.warm(cfg.id, namespace, merged, cfg.metric,
-                                 graph=any(views[ref.slab_id].data.graph is not None for ref in chosen))
+            # The ANN index and the graph at once: LanceDB builds the index on its own threads (in
+            # a child process on the embedded host) and faiss the graph here, both without the GIL,
+            # so the merge costs the longer of the two rather than their sum.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spruce-ann") as pool:
+                index = pool.submit(self._build_index, cfg, namespace, merged) if indexed else None
+                if self._warm:
+                    self._local.warm(cfg.id, namespace, merged, cfg.metric,
+                                     graph=any(views[ref.slab_id].data.graph is not None for ref in chosen))
+                if index is not None:
+                    index.result()
         except BaseException:
             self._local.forget_slabs(cfg.id, {slab_id})  # never committed: no reader needs it
             raise
         return Compaction(cfg, namespace, tuple(chosen), {ref.slab_id: views[ref.slab_id] for ref in chosen}, merged)
+
+    def _build_index(self, cfg: IndexConfig, namespace: str, ref: SlabRef) -> None:
+        started = time.monotonic()
+        self._slabs.build_vector_index(cfg.id, namespace_key(namespace), ref.slab_id, cfg.metric, ref.rows)
+        log.info("built ANN index on %d rows of %s/%s in %.1fs", ref.rows, cfg.name, namespace,
+                 time.monotonic() - started)
 
     def install_compaction(self, plan: Compaction) -> bool:
         """Commit a planned merge on the namespace's current manifest. Writes committed since the
@@ -281,11 +290,15 @@ class Builder:
             chosen.update({r.slab_id: r for r in _tier(small, s.l0_share) or small[1:]})
         elif settle:
             chosen.update({r.slab_id: r for r in _tier(small, s.settle_share)})
-        indexed = [r for r in manifest.slabs if r.indexed and r.live < s.tier_max_rows]
-        if len(indexed) > 1:
-            largest = max(r.live for r in indexed)
-            if sum(r.live for r in indexed) - largest >= s.tier_share * largest:
-                chosen.update({r.slab_id: r for r in indexed})
+        # The indexed slabs merge once those besides the largest hold the tier share of it. The slab
+        # this merge makes counts among them: were it to make that merge due, the next merge would
+        # rewrite it at once, so the tier's slabs join this one instead (at the end of a 1M load the
+        # last unindexed rows and the indexed slab become one slab, with one ANN index and one graph).
+        made = sum(r.live for r in chosen.values())
+        tier = [r for r in manifest.slabs if r.indexed and r.live < s.tier_max_rows and r.slab_id not in chosen]
+        sizes = [r.live for r in tier] + ([made] if s.ann_min_rows <= made < s.tier_max_rows else [])
+        if len(sizes) > 1 and sum(sizes) - max(sizes) >= s.tier_share * max(sizes):
+            chosen.update({r.slab_id: r for r in tier})
         return sorted(chosen.values(), key=lambda r: r.min_lsn)
 
     # ------------------------------------------------------------------ garbage
