@@ -316,3 +316,41 @@ def test_a_merge_builds_its_graph_while_its_ann_index_builds(tmp_path, monkeypat
     got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q)).value
     assert [m.id for m in got][:5] == [f"v{j}" for j in exact_top("cosine", X, q, 5)]
     eng.close()
+
+
+def test_a_merge_stops_the_graph_builds_of_the_slabs_it_replaces_and_queues_its_own(tmp_path, monkeypatch):
+    """A search queued both slabs' graphs; a merge commits while the first is being built. That
+    build stops at its next chunk, the second is never built, and the merged slab's graph is
+    queued at the commit: no second search is needed for it."""
+    from spruce.engine import graph as graph_module
+
+    started = threading.Event()
+    chunks: list[int] = []
+    points = graph_module._points
+
+    def slow_points(data, rows):
+        chunks.append(data.rows)
+        started.set()
+        time.sleep(0.05)
+        return points(data, rows)
+
+    X = clustered(12, 10_000)
+    eng = two_slabs(tmp_path, X)
+    cfg = eng.describe_index("idx")
+    old = [v.data for v in eng._cache.slabs.open(cfg.id, "ns", eng._cache.manifest(cfg.id, "ns"),
+                                                 metric=cfg.metric).views]
+    monkeypatch.setattr(graph_module, "ADD_ROWS", 500)
+    monkeypatch.setattr(graph_module, "_points", slow_points)
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    assert started.wait(timeout=20)
+    assert eng.compact("idx", "ns", force=True)
+    wait_for_graphs(eng)
+    merged = slab_data(eng)
+    assert all(d.retired and d.graph is None for d in old)
+    assert merged.rows == 10_000 and merged.graph is not None
+    assert chunks.count(5_000) < 1 + 5_000 // 500  # the training sample and some chunks, not all of them
+    assert chunks.count(10_000) == 1 + 10_000 // 500
+    q = X[77] + 0.01
+    got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q)).value
+    assert [m.id for m in got][:5] == [f"v{j}" for j in exact_top("cosine", X, q, 5)]
+    eng.close()

@@ -253,6 +253,11 @@ class Builder:
                     # collection: a query in flight keeps its own references, and a reader of
                     # an older manifest reads them again from their files, kept for the grace period.
                     self._local.forget_slabs(cfg.id, set(plan.views))
+                    if self._warm and any(view.data.graph_wanted for view in plan.views.values()):
+                        # Searches wanted the replaced slabs' graphs (none was built when the plan
+                        # was made, else the merged slab's was built with it): the merged slab's
+                        # is queued now, not at the next search; the builds in progress stop.
+                        self._local.want_graph(cfg.id, namespace, merged, cfg.metric)
                     return True
                 self._delete(cfg.id, ns_key, written)
             log.info("dropped a merge of %d slabs of %s/%s: the manifest moved on", len(plan.chosen), cfg.name,

@@ -14,8 +14,10 @@ its graph, so on this host every graphed slab costs its matrix plus about a thir
 Graphs are a cache, never stored: a slab's graph is built on a background thread the first
 time the slab is searched, and until it is ready the slab is searched as before (exactly, or
 through its ANN index). A queued slab that compaction replaced, or that no query searched for
-``idle_s`` while the builder was free to take it, is skipped, so the merges of an ingest do
-not each cost a graph, while every slab a query fans out to gets one in turn. The AWS
+``idle_s`` while the builder was free to take it, is skipped, and a build in progress stops once
+compaction replaces its slab, so the merges of an ingest do not each cost a graph, while every
+slab a query fans out to gets one in turn (a merged slab gets one at its commit when searches
+wanted the graphs of the slabs it replaced). The AWS
 executors do not build graphs yet: a Lambda process is frozen between invocations, so they
 would need graphs stored beside the slabs.
 """
@@ -76,13 +78,18 @@ class SlabGraph:
         self._index = index
 
     @classmethod
-    def build(cls, data: SlabData, settings: GraphSettings) -> SlabGraph:
+    def build(cls, data: SlabData, settings: GraphSettings) -> SlabGraph | None:
+        """The graph of ``data``; None when compaction replaced the slab meanwhile (checked
+        between chunks: at 200k rows a build takes half a minute, and only readers of older
+        snapshots, which are scored exactly meanwhile, could still search the slab)."""
         space = faiss.METRIC_L2 if data.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
         index = faiss.IndexHNSWSQ(data.matrix.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.links, space)
         index.hnsw.efConstruction = settings.ef_construction
         step = max(1, data.rows // TRAIN_ROWS)  # the quantiser's per-dimension ranges, from a sample
         index.train(_points(data, np.arange(0, data.rows, step)))
         for start in range(0, data.rows, ADD_ROWS):  # in chunks: no second copy of the matrix
+            if data.retired:
+                return None
             index.add(_points(data, np.arange(start, min(start + ADD_ROWS, data.rows))))
         return cls(index)
 
@@ -219,9 +226,14 @@ class SlabGraphs:
         started = time.monotonic()
         try:
             data.hold_vectors()
-            data.graph = SlabGraph.build(data, self.settings)
+            graph = SlabGraph.build(data, self.settings)
         except Exception:  # the slab stays exactly scored; graph_queued stays set: no retry loop
             log.exception("building the graph of slab %s failed; it is scored exactly", data.slab_id)
             return
+        if graph is None:
+            log.info("graph of slab %s dropped after %.1f s: compaction replaced the slab", data.slab_id,
+                     time.monotonic() - started)
+            return
+        data.graph = graph
         log.info("graph of slab %s (%d rows) built in %.1f s", data.slab_id, data.rows,
                  time.monotonic() - started)

@@ -124,6 +124,11 @@ class SlabData:
     def rows(self) -> int:
         return len(self.ids)
 
+    @property
+    def graph_wanted(self) -> bool:
+        """A search has asked for the slab's graph (built, queued or being built)."""
+        return self.graph is not None or self.graph_queued
+
     def hold_vectors(self) -> None:
         """Keep the dense vectors in RAM. A flat slab holds them from the start; an ANN-indexed
         one reads them here when a host that keeps graphs builds the slab's graph."""

@@ -108,6 +108,11 @@ class LocalSlabs:
         if graph and self._graphs is not None:
             self._graphs.build_now(data)
 
+    def want_graph(self, index_id: str, namespace: str, ref: SlabRef, metric: str) -> None:
+        """Queue ``ref``'s graph now, as its first search would."""
+        if self._graphs is not None:
+            self._graphs.lookup(self._view(index_id, namespace, ref, metric).data)
+
     def forget_slabs(self, index_id: str, slab_ids: set[str]) -> None:
         """Drop cached views of slabs that compaction replaced or garbage collection removed."""
         self._forget(lambda key: key[0] == index_id and key[1] in slab_ids)
