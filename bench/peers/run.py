@@ -136,6 +136,8 @@ class Worker:
                 self._proc.kill()
                 self._proc.wait()
         os.close(self._replies)
+        for kept in self._workdir.glob("*.log"):  # a server's own log (Spruce's: its merges, indexes, graphs)
+            shutil.copyfile(kept, self._workdir.parent / f"{self.name}-{kept.name}")
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _ask(self, command: str, state: str) -> None:
