@@ -283,31 +283,37 @@ def test_a_merge_of_graphed_slabs_commits_with_its_graph_built(tmp_path):
     eng.close()
 
 
-def test_a_merge_builds_its_graph_while_its_ann_index_builds(tmp_path, monkeypatch):
-    """A merge into an ANN-indexed slab that replaces graphed slabs costs the longer of the index
-    build and the graph build, not their sum: the index build here waits until the graph build
-    has begun, which it never would if the two ran one after the other."""
+@pytest.mark.parametrize("replaced_graphs", ["built", "queued"])
+def test_a_merge_builds_its_graph_while_its_ann_index_builds(tmp_path, monkeypatch, replaced_graphs):
+    """A merge into an ANN-indexed slab that replaces slabs whose graphs searches wanted (built,
+    or still being built) costs the longer of the index build and its own graph build, not their
+    sum: the index build here waits until the merged slab's graph build has begun, which it never
+    would if the two ran one after the other."""
     from spruce.engine import graph as graph_module
     from spruce.storage.lance_slabs import LanceSlabStore
 
-    graph_started = threading.Event()
+    merged_graph_started = threading.Event()
     overlapped: list[bool] = []
-    build_graph, build_index = graph_module.SlabGraph.build, LanceSlabStore.build_vector_index
+    build_index, points = LanceSlabStore.build_vector_index, graph_module._points
 
-    def graph(data, settings):
-        graph_started.set()
-        return build_graph(data, settings)
+    def graph_points(data, rows):
+        if data.rows == 10_000:
+            merged_graph_started.set()
+        elif replaced_graphs == "queued":
+            time.sleep(0.5)  # the replaced slabs' builds are still going when the merge is planned
+        return points(data, rows)
 
     def index(self, *args):
-        overlapped.append(graph_started.wait(timeout=20))
+        overlapped.append(merged_graph_started.wait(timeout=20))
         return build_index(self, *args)
 
     X = clustered(11, 10_000)
     eng = two_slabs(tmp_path, X)
-    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
-    wait_for_graphs(eng)
-    monkeypatch.setattr(graph_module.SlabGraph, "build", staticmethod(graph))
+    monkeypatch.setattr(graph_module, "_points", graph_points)
     monkeypatch.setattr(LanceSlabStore, "build_vector_index", index)
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    if replaced_graphs == "built":
+        wait_for_graphs(eng)
     eng.builder.settings.ann_min_rows = 10_000
     assert eng.compact("idx", "ns", force=True)
     merged = slab_data(eng)

@@ -209,14 +209,17 @@ class Builder:
             self._local.seed(cfg.id, namespace, merged, cfg.metric, table)
         del table
         try:
-            # The ANN index and the graph at once: LanceDB builds the index on its own threads (in
-            # a child process on the embedded host) and faiss the graph here, both without the GIL,
-            # so the merge costs the longer of the two rather than their sum.
+            # The merged slab's graph is built before the commit when a replaced slab has one (so
+            # queries go from graph to graph), or when searches want one and the ANN index is built
+            # anyway: LanceDB builds the index on its own threads (in a child process on the
+            # embedded host) and faiss the graph here, both without the GIL, so the merge costs the
+            # longer of the two rather than their sum. Otherwise it is queued at the commit.
+            replaced = [views[ref.slab_id].data for ref in chosen]
+            graph = any(d.graph is not None or (indexed and d.graph_wanted) for d in replaced)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spruce-ann") as pool:
                 index = pool.submit(self._build_index, cfg, namespace, merged) if indexed else None
                 if self._warm:
-                    self._local.warm(cfg.id, namespace, merged, cfg.metric,
-                                     graph=any(views[ref.slab_id].data.graph is not None for ref in chosen))
+                    self._local.warm(cfg.id, namespace, merged, cfg.metric, graph=graph)
                 if index is not None:
                     index.result()
         except BaseException:
@@ -254,9 +257,8 @@ class Builder:
                     # an older manifest reads them again from their files, kept for the grace period.
                     self._local.forget_slabs(cfg.id, set(plan.views))
                     if self._warm and any(view.data.graph_wanted for view in plan.views.values()):
-                        # Searches wanted the replaced slabs' graphs (none was built when the plan
-                        # was made, else the merged slab's was built with it): the merged slab's
-                        # is queued now, not at the next search; the builds in progress stop.
+                        # Searches wanted the replaced slabs' graphs: the merged slab's is queued
+                        # now (if the plan did not build it), not at the next search.
                         self._local.want_graph(cfg.id, namespace, merged, cfg.metric)
                     return True
                 self._delete(cfg.id, ns_key, written)
