@@ -9,7 +9,8 @@ server has *indexed* everything — ``x-pinecone-lsn-reconciled`` equals
 ``x-pinecone-max-indexed-lsn`` on a read (all writes flushed into slabs), then the server is
 idle after a probe query (a slab's in-RAM graph is built after its first search), and a further
 probe starts nothing: idle means the slab files on disk unchanged and the server process using
-under ``IDLE_CPU`` of a core (index and graph builds change no file, but burn CPU) for
+under ``IDLE_CPU`` of a core, its child processes included (index and graph builds change no
+file, but burn CPU; the ANN index is built in a child) for
 ``QUIET_S`` seconds; the time is taken at the last activity seen.
 
 The knob is the 2025-10 ``scanFactor`` (the SDK's ``scan_factor``): it scales the beam of the
@@ -146,12 +147,12 @@ class SpruceSdk:
     def _quiet(self, server: psutil.Process) -> float:
         """Wait until the slab files stay unchanged and the server idle for ``QUIET_S``; the
         ``time.monotonic()`` of the last activity seen."""
-        state, busy = self._slab_state(), sum(server.cpu_times()[:2])
+        state, busy = self._slab_state(), _tree_cpu(server)
         active = time.monotonic()
         while time.monotonic() - active < QUIET_S:
             time.sleep(1.0)
-            now, cpu = self._slab_state(), sum(server.cpu_times()[:2])
-            if now != state or cpu - busy > IDLE_CPU:
+            now, cpu = self._slab_state(), _tree_cpu(server)
+            if now != state or cpu.keys() != busy.keys() or sum(cpu.values()) - sum(busy.values()) > IDLE_CPU:
                 active = time.monotonic()
             state, busy = now, cpu
         return active
@@ -203,6 +204,19 @@ class SpruceSdk:
         self._proc.terminate()
         self._proc.wait(timeout=120)
         self._log.close()
+
+
+def _tree_cpu(server: psutil.Process) -> dict[int, float]:
+    """CPU seconds of the server and each of its child processes, by pid. The children count:
+    the server builds ANN indexes in one (``LanceSlabStore(index_in_child=True)``), and a merge
+    waiting on it commits only when it ends, with the server itself idle meanwhile."""
+    found = {}
+    for proc in [server, *server.children(recursive=True)]:
+        try:
+            found[proc.pid] = sum(proc.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 _SHARED: tuple = ()  # (host, vectors, ids, cats) for the forked client processes
