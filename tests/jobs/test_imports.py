@@ -36,7 +36,7 @@ def run_import(host, index: str, body: dict, *, timeout: float = 120) -> dict:
 
 
 def test_100k_records_from_parquet_in_several_namespaces_files_and_row_groups(host, engine, tmp_path):
-    """DP-IMP-3/5/7/8/9: every row lands with its values and metadata; each batch is a logged
+    """DP-IMP-3/5/7/8/9: every row lands with its values and metadata; each chunk is a logged
     write with its own LSN (freshness headers stay truthful)."""
     make_index(engine, dimension=DIM, name="docs")
     root = tmp_path / "import"
@@ -54,9 +54,9 @@ def test_100k_records_from_parquet_in_several_namespaces_files_and_row_groups(ho
     np.testing.assert_array_equal(got["id-0"].values, np.asarray(expected["values"][0].as_py(), np.float32))
     assert got["id-29999"].metadata == {"n": 29999.0, "even": False}
     assert engine.fetch("docs", "__default__", ["id-60000"]).value["id-60000"].metadata["n"] == 60000
-    # 1000-record batches: 60 log entries in alpha, 40 in the default namespace.
-    assert engine.query("docs", "alpha", _query(expected)).max_lsn == 60
-    assert engine.query("docs", "__default__", _query(expected)).max_lsn == 40
+    # One Ingest entry per chunk of at most CHUNK_ROWS rows: one per file here.
+    assert engine.query("docs", "alpha", _query(expected)).max_lsn == 2
+    assert engine.query("docs", "__default__", _query(expected)).max_lsn == 1
 
 
 def _query(table: pa.Table):
@@ -338,4 +338,4 @@ def test_the_reader_resumes_mid_row_group_and_streams_across_row_groups(tmp_path
     reader.forget(job)
     wide = IndexConfig(name="w", id="w", dimension=20_000, metric="cosine", vector_type="dense", cloud="aws",
                        region="us-east-1")
-    assert imports.rows_per_chunk(wide) == 200  # 16 MB of values per chunk
+    assert imports.rows_per_chunk(wide) == 1000  # 80 MB of values per chunk

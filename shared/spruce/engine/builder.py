@@ -7,6 +7,10 @@ A crash at any point leaves either the old manifest (the log still has every ent
 the new one (the log entries are redundant); objects written for a commit that never
 happened are swept later.
 
+Ingest: a bulk import writes its records as a slab first, then logs an ``Ingest`` entry naming
+it; the flush that reaches the entry commits that slab as it is (no second copy of the data),
+its rows at the entry's LSN.
+
 Compaction: merge small (L0) slabs, or slabs that lost many rows, into one slab with no
 tombstones; a merged slab of at least ``ann_min_rows`` rows gets an ANN index before the
 manifest that lists it is committed.
@@ -32,11 +36,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from spruce.engine.manifest import Manifest, Retired, SlabRef
 from spruce.engine.model import IndexConfig
 from spruce.engine.namespaces import NamespaceCache, namespace_key
+from spruce.engine.records import Ingest, Record, decode_op
 from spruce.engine.slabs import SlabView, build_slab_table, merge_slab_tables
 from spruce.engine.slabset import LocalSlabs
+from spruce.engine.snapshot import Snapshot
 from spruce.storage.ports import ManifestStore, RequestLog, SlabStore
 
 log = logging.getLogger("spruce.builder")
@@ -112,55 +120,130 @@ class Builder:
     # ------------------------------------------------------------------ flush
 
     def flush(self, cfg: IndexConfig, namespace: str) -> bool:
-        """Flush the whole tail of a namespace. Returns False when there was nothing to do."""
+        """Flush the whole tail of a namespace. Returns False when there was nothing to do (or
+        another process's commit won). An ``Ingest`` entry splits the tail: the entries before
+        it are flushed first, then its slab is committed as it is (``_flush_ingest``), then the
+        entries after it, each a commit of its own."""
         with self.lock(cfg.id, namespace):
-            started = time.monotonic()
-            snap = self._cache.snapshot(cfg.id, namespace, metric=cfg.metric, dimension=cfg.dimension)
-            overlay, manifest = snap.overlay, snap.manifest
-            if overlay.entry_count == 0:
-                return False
-            ns_key = namespace_key(namespace)
-            replaced: list[str] = []
-            slabs: list[SlabRef] = []
-            written: list[str] = []
-            if overlay.base_cleared:
-                replaced = [name for ref in manifest.slabs for name in _objects(ref)]
+            flushed = False
+            while True:
+                snap = self._cache.snapshot(cfg.id, namespace, metric=cfg.metric, dimension=cfg.dimension)
+                overlay = snap.overlay
+                if overlay.entry_count == 0:
+                    return flushed
+                if not overlay.ingests:
+                    return self._flush_tail(cfg, namespace, snap) or flushed
+                ingest = overlay.ingests[0]
+                if ingest == overlay.flushed_lsn + 1:
+                    done = self._flush_ingest(cfg, namespace, snap.manifest, ingest)
+                else:
+                    before = self._cache.resolve_through(cfg.id, namespace, snap, ingest - 1)
+                    done = before is not None and self._flush_tail(cfg, namespace, before)
+                if not done:
+                    return flushed
+                flushed = True
+
+    def _flush_tail(self, cfg: IndexConfig, namespace: str, snap: Snapshot) -> bool:
+        """Write the live records of ``snap``'s tail as one slab, tombstone what they shadow in
+        the older slabs and commit; False on a lost race."""
+        started = time.monotonic()
+        overlay, manifest = snap.overlay, snap.manifest
+        ns_key = namespace_key(namespace)
+        replaced: list[str] = []
+        slabs: list[SlabRef] = []
+        written: list[str] = []
+        if overlay.base_cleared:
+            replaced = [name for ref in manifest.slabs for name in _objects(ref)]
+        else:
+            views = self._local.open(cfg.id, namespace, manifest, metric=cfg.metric).views
+            slabs = self._shadow_all(cfg.id, ns_key, manifest, views, overlay.shadowed_ids(), replaced, written)
+        tail = overlay.live(cfg.dimension)
+        if tail.row_of:
+            slab_id = _new_id(overlay.max_lsn)
+            rows = tail.live_rows()
+            lsns = [tail.lsns[row] for row in rows]
+            vectors = None if tail.matrix is None else tail.matrix[rows]
+            table = build_slab_table([tail.records[row] for row in rows], lsns, cfg.dimension, vectors=vectors)
+            self._slabs.write_slab(cfg.id, ns_key, slab_id, table)
+            written.append(f"slab-{slab_id}")
+            flushed = SlabRef(slab_id, len(rows), min(lsns), max(lsns))
+            if self._warm:  # the commit opens the new manifest's slabs: this one from memory
+                self._local.seed(cfg.id, namespace, flushed, cfg.metric, table)
+            slabs.append(flushed)
+            del table
+        nxt = manifest.next(flushed_lsn=overlay.max_lsn, record_count=snap.record_count, slabs=tuple(slabs))
+        if not self._commit(cfg, namespace, manifest, nxt, replaced):
+            log.warning("lost a manifest race on %s/%s; will retry", cfg.name, namespace)
+            self._delete(cfg.id, ns_key, written)  # never referenced: no reader can hold them
+            return False
+        self._log.truncate(cfg.id, namespace, overlay.max_lsn)
+        log.debug("flushed %d entries (%d records) of %s/%s in %.2fs", overlay.entry_count, len(overlay.touched),
+                  cfg.name, namespace, time.monotonic() - started)
+        return True
+
+    def _flush_ingest(self, cfg: IndexConfig, namespace: str, manifest: Manifest, lsn: int) -> bool:
+        """Commit the slab of the ``Ingest`` entry at ``lsn`` (the next after ``manifest``) as it
+        was written, its rows at that LSN, with the rows it shadows tombstoned in the older slabs;
+        False on a lost race. The slab is never deleted here: the log entry names it."""
+        entries = self._log.read_tail(cfg.id, namespace, lsn - 1).entries
+        if not entries or entries[0].lsn != lsn:
+            return False  # flushed meanwhile (another process)
+        op = decode_op(entries[0].kind, entries[0].payload)
+        assert isinstance(op, Ingest), entries[0].kind
+        ns_key = namespace_key(namespace)
+        ingested = SlabRef(op.slab_id, op.rows, lsn, lsn)
+        views = self._local.open(cfg.id, namespace, manifest.next(slabs=(*manifest.slabs, ingested)),
+                                 metric=cfg.metric).views
+        replaced: list[str] = []
+        written: list[str] = []
+        slabs = self._shadow_all(cfg.id, ns_key, manifest, views[:-1], set(views[-1].data.ids.tolist()),
+                                 replaced, written)
+        slabs.append(ingested)
+        nxt = manifest.next(flushed_lsn=lsn, record_count=sum(ref.live for ref in slabs), slabs=tuple(slabs))
+        if not self._commit(cfg, namespace, manifest, nxt, replaced):
+            log.warning("lost a manifest race on %s/%s; will retry", cfg.name, namespace)
+            self._delete(cfg.id, ns_key, written)
+            return False
+        self._log.truncate(cfg.id, namespace, lsn)
+        log.debug("committed ingested slab %s (%d records) of %s/%s at LSN %d", op.slab_id, op.rows, cfg.name,
+                  namespace, lsn)
+        return True
+
+    def _shadow_all(self, index_id: str, ns_key: str, manifest: Manifest, views: list[SlabView], shadowed: set[str],
+                    replaced: list[str], written: list[str]) -> list[SlabRef]:
+        """The manifest's slabs with the rows in ``shadowed`` tombstoned; the objects that stop
+        being referenced go to ``replaced``, the tombstone sets written to ``written``."""
+        slabs: list[SlabRef] = []
+        for ref, view in zip(manifest.slabs, views, strict=True):
+            new_ref = self._shadow(index_id, ns_key, ref, view, shadowed)
+            if new_ref is None:
+                replaced += _objects(ref)
             else:
-                shadowed = overlay.shadowed_ids()
-                views = self._local.open(cfg.id, namespace, manifest, metric=cfg.metric).views
-                for ref, view in zip(manifest.slabs, views):
-                    new_ref = self._shadow(cfg.id, ns_key, ref, view, shadowed)
-                    if new_ref is None:
-                        replaced += _objects(ref)
-                    else:
-                        if new_ref is not ref:
-                            written.append(f"tomb-{new_ref.tombstones}")
-                            if ref.tombstones:
-                                replaced.append(f"tomb-{ref.tombstones}")
-                        slabs.append(new_ref)
-            tail = overlay.live(cfg.dimension)
-            if tail.row_of:
-                slab_id = _new_id(overlay.max_lsn)
-                rows = tail.live_rows()
-                lsns = [tail.lsns[row] for row in rows]
-                vectors = None if tail.matrix is None else tail.matrix[rows]
-                table = build_slab_table([tail.records[row] for row in rows], lsns, cfg.dimension, vectors=vectors)
-                self._slabs.write_slab(cfg.id, ns_key, slab_id, table)
-                written.append(f"slab-{slab_id}")
-                flushed = SlabRef(slab_id, len(rows), min(lsns), max(lsns))
-                if self._warm:  # the commit opens the new manifest's slabs: this one from memory
-                    self._local.seed(cfg.id, namespace, flushed, cfg.metric, table)
-                slabs.append(flushed)
-                del table
-            nxt = manifest.next(flushed_lsn=overlay.max_lsn, record_count=snap.record_count, slabs=tuple(slabs))
-            if not self._commit(cfg, namespace, manifest, nxt, replaced):
-                log.warning("lost a manifest race on %s/%s; will retry", cfg.name, namespace)
-                self._delete(cfg.id, ns_key, written)  # never referenced: no reader can hold them
-                return False
-            self._log.truncate(cfg.id, namespace, overlay.max_lsn)
-            log.debug("flushed %d entries (%d records) of %s/%s in %.2fs", overlay.entry_count, len(overlay.touched),
-                      cfg.name, namespace, time.monotonic() - started)
-            return True
+                if new_ref is not ref:
+                    written.append(f"tomb-{new_ref.tombstones}")
+                    if ref.tombstones:
+                        replaced.append(f"tomb-{ref.tombstones}")
+                slabs.append(new_ref)
+        return slabs
+
+    def write_ingest_slab(self, cfg: IndexConfig, namespace: str, records: list[Record],
+                          vectors: np.ndarray | None) -> SlabRef:
+        """Write ``records`` (unique ids; ``vectors`` their dense vectors, one row each) as a slab
+        for an ``Ingest`` entry, before the entry is logged. Its ``lsn`` column holds 0: the
+        entry's LSN is the reference's (``min_lsn``/``max_lsn``), known only once it is logged."""
+        if len({r.id for r in records}) != len(records):
+            raise ValueError("an ingested slab holds each id once")
+        slab_id = _new_id(0)
+        table = build_slab_table(records, [0] * len(records), cfg.dimension, vectors=vectors)
+        self._slabs.write_slab(cfg.id, namespace_key(namespace), slab_id, table)
+        ref = SlabRef(slab_id, len(records), 0, 0)
+        if self._warm:  # the flush that commits it opens it: from memory
+            self._local.seed(cfg.id, namespace, ref, cfg.metric, table)
+        return ref
+
+    def drop_ingest_slab(self, cfg: IndexConfig, namespace: str, ref: SlabRef) -> None:
+        """Delete a slab ``write_ingest_slab`` wrote when its entry could not be logged."""
+        self._delete(cfg.id, namespace_key(namespace), [f"slab-{ref.slab_id}"])
 
     def _shadow(self, index_id: str, ns_key: str, ref: SlabRef, view: SlabView, shadowed: set[str]) -> SlabRef | None:
         """``ref`` with the rows in ``shadowed`` tombstoned (None when no row is left)."""
@@ -346,11 +429,13 @@ class Builder:
         self._local.forget_slabs(index_id, {n[len("slab-"):] for n in names if n.startswith("slab-")})
 
     def sweep_orphans(self, cfg: IndexConfig, namespace: str) -> None:
-        """Delete objects the manifest neither references nor retired (left by a crash between
-        writing them and committing)."""
+        """Delete objects the manifest neither references nor retired nor an ``Ingest`` entry of
+        the log names (left by a crash between writing them and committing or logging them)."""
         manifest = self._cache.manifest(cfg.id, namespace)
         ns_key = namespace_key(namespace)
         live = {name for ref in manifest.slabs for name in _objects(ref)} | {r.name for r in manifest.retired}
+        live |= {f"slab-{op.slab_id}" for op in (decode_op(e.kind, e.payload) for e in
+                 self._log.read_tail(cfg.id, namespace, manifest.flushed_lsn).entries if e.kind == "ingest")}
         try:
             stored = self._slabs.list_objects(cfg.id, ns_key)
         except Exception:

@@ -85,6 +85,18 @@ class NamespaceCache:
             return Snapshot(manifest, base, overlay, metric=metric, dimension=dimension)
         raise RuntimeError(f"namespace {namespace!r} kept changing under the reader; giving up")
 
+    def resolve_through(self, index_id: str, namespace: str, snap: Snapshot, lsn: int) -> Snapshot | None:
+        """``snap`` with only its tail's entries up to ``lsn`` resolved over its base (a flush
+        stops before an ``Ingest``); None when they were flushed and truncated meanwhile."""
+        flushed = snap.manifest.flushed_lsn
+        tail = self._log.read_tail(index_id, namespace, flushed)
+        entries = [e for e in tail.entries if e.lsn <= lsn]
+        if [e.lsn for e in entries] != list(range(flushed + 1, lsn + 1)):
+            return None
+        overlay = Overlay.empty(snap.manifest.version, flushed).extend(
+            [LogEntry(e.lsn, decode_op(e.kind, e.payload)) for e in entries], snap.base)
+        return Snapshot(snap.manifest, snap.base, overlay, metric=snap.metric, dimension=snap.dimension)
+
     def forget_index(self, index_id: str) -> None:
         self.slabs.forget_index(index_id)
         with self._lock:

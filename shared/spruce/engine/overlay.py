@@ -22,7 +22,7 @@ from typing import Protocol
 from spruce.engine.base import Hidden
 from spruce.engine.filters import Filter, parse_filter
 from spruce.engine.records import (
-    DeleteAll, DeleteByFilter, DeleteIds, LogEntry, Record, Update, UpdateByFilter, Upsert, apply_update,
+    DeleteAll, DeleteByFilter, DeleteIds, Ingest, LogEntry, Record, Update, UpdateByFilter, Upsert, apply_update,
 )
 from spruce.engine.tail import TailRecords
 
@@ -48,6 +48,10 @@ class Overlay:
     touched: dict[str, tuple[Record | None, int]] = field(default_factory=dict)  # id -> (version|deleted, lsn)
     cleared_lsn: int | None = None  # a deleteAll / namespace drop here shadows every base record
     base_excluded: dict[str, int] = field(default_factory=dict)  # base id deleted by filter -> lsn (never in touched)
+    # LSNs of the ``Ingest`` entries applied here: their records are in slabs no manifest lists
+    # yet, so they are not resolved here; they become visible with the flush that commits them,
+    # and every entry after one is resolved again over that flush's base (``rebase``).
+    ingests: tuple[int, ...] = ()
     _cache: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # The overlay whose derived views this one's are derived from, and the ids whose state may
@@ -74,6 +78,7 @@ class Overlay:
         touched = dict(self.touched)
         cleared = self.cleared_lsn
         excluded = dict(self.base_excluded)
+        ingests = list(self.ingests)
         changed: set[str] = set()
         cleared_here = False
         update_ids = [e.op.id for e in entries if isinstance(e.op, Update)]
@@ -131,7 +136,10 @@ class Overlay:
                 excluded = {}
                 cleared = lsn
                 cleared_here = True
-        out = Overlay(self.manifest_version, self.flushed_lsn, entries[-1].lsn, touched, cleared, excluded)
+            elif isinstance(op, Ingest):
+                ingests.append(lsn)
+        out = Overlay(self.manifest_version, self.flushed_lsn, entries[-1].lsn, touched, cleared, excluded,
+                      tuple(ingests))
         if not cleared_here:  # a delete-all changes everything: the new overlay's views start over
             self._hand_on(out, changed)
         return out
@@ -158,12 +166,17 @@ class Overlay:
         Sound because the flush resolved the same entries with ``extend``; an id excluded by a
         later delete-by-filter was untouched since this base, so the new base holds the same
         row for it. Nothing memoised is kept (masks and counts depend on the base), but the
-        views are derived from this overlay's: only the ids the flush wrote changed."""
+        views are derived from this overlay's: only the ids the flush wrote changed.
+
+        Not so past an ``Ingest`` the flush committed: this overlay resolved the entries after it
+        without its records, so they are resolved again from the log (an empty overlay)."""
+        if any(lsn <= flushed_lsn for lsn in self.ingests):
+            return Overlay.empty(manifest_version, flushed_lsn)
         touched = {rid: hit for rid, hit in self.touched.items() if hit[1] > flushed_lsn}
         excluded = {rid: lsn for rid, lsn in self.base_excluded.items() if lsn > flushed_lsn}
         out = Overlay(manifest_version, flushed_lsn, max(self.max_lsn, flushed_lsn), touched,
                       self.cleared_lsn if self.cleared_lsn is not None and self.cleared_lsn > flushed_lsn else None,
-                      excluded)
+                      excluded, self.ingests)
         if self.cleared_lsn is None:
             self._hand_on(out, {rid for rid in self.touched if rid not in touched} |
                           {rid for rid in self.base_excluded if rid not in excluded})

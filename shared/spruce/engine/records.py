@@ -79,7 +79,18 @@ class DeleteAll:
     drop_namespace: bool = False
 
 
-Operation = Union[Upsert, Update, UpdateByFilter, DeleteIds, DeleteByFilter, DeleteAll]
+@dataclass(slots=True)
+class Ingest:
+    """An upsert whose records are not in the log: a bulk import wrote them as slab ``slab_id``
+    (``rows`` rows, unique ids) before logging this entry. The entry gives them their LSN; the
+    flush that reaches it commits the slab itself into the manifest (``Builder.flush``), and
+    readers see the records from that commit on (``Overlay.ingests``)."""
+
+    slab_id: str
+    rows: int
+
+
+Operation = Union[Upsert, Update, UpdateByFilter, DeleteIds, DeleteByFilter, DeleteAll, Ingest]
 
 
 @dataclass(slots=True)
@@ -198,6 +209,8 @@ def encode_op(op: Operation) -> tuple[str, bytes]:
         body, kind = op.filter, "delete_filter"
     elif isinstance(op, DeleteAll):
         body, kind = None, ("drop_namespace" if op.drop_namespace else "delete_all")
+    elif isinstance(op, Ingest):
+        body, kind = {"slab": op.slab_id, "rows": op.rows}, "ingest"
     else:  # pragma: no cover - the Operation union is closed
         raise TypeError(f"not an operation: {op!r}")
     return kind, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)  # compact, as json.dumps wrote it
@@ -217,4 +230,6 @@ def decode_op(kind: str, payload: bytes) -> Operation:
         return DeleteByFilter(body)
     if kind in ("delete_all", "drop_namespace"):
         return DeleteAll(drop_namespace=kind == "drop_namespace")
+    if kind == "ingest":
+        return Ingest(body["slab"], body["rows"])
     raise ValueError(f"unknown log entry kind {kind!r}")

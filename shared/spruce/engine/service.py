@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import orjson
 
 from spruce.engine.embed import configure_embed
@@ -23,7 +24,7 @@ from spruce.engine.metadata import HIDDEN_PREFIX, visible
 from spruce.engine.model import IndexConfig, Match, NamespaceInfo, QuerySpec, ReadResult, WriteResult
 from spruce.engine.namespaces import NamespaceCache
 from spruce.engine.records import (
-    DeleteAll, DeleteByFilter, DeleteIds, Operation, Record, Update, UpdateByFilter, Upsert, encode_op,
+    DeleteAll, DeleteByFilter, DeleteIds, Ingest, Operation, Record, Update, UpdateByFilter, Upsert, encode_op,
 )
 from spruce.engine.snapshot import Snapshot
 from spruce.errors import (
@@ -40,6 +41,10 @@ log = logging.getLogger("spruce.engine")
 
 #: An index by name, or its config as already read for this request.
 IndexRef = str | IndexConfig
+
+#: How many flushes ``ingest`` tries before giving up (each loses only to another process's commit,
+#: which also moves the manifest forward).
+_INGEST_FLUSHES = 10
 
 DELETION_PROTECTED = (
     "Deletion protection is enabled for this index. Disable deletion protection before retrying."
@@ -146,6 +151,25 @@ class Spruce:
 
     def upsert(self, index: IndexRef, namespace: str, records: list[Record]) -> WriteResult:
         return self._write(index, namespace, Upsert(records))
+
+    def ingest(self, index: IndexRef, namespace: str, records: list[Record], vectors: np.ndarray | None) -> WriteResult:
+        """Upsert ``records`` (unique ids; ``vectors``: their dense vectors, a row each) the bulk
+        way: written as a slab, then one ``Ingest`` log entry (durable from here, with its LSN),
+        then flushed, so they are visible when this returns. The data is written once, with no
+        log payload to encode, decode and write again (bulk imports)."""
+        builder = self._require_builder()
+        cfg = _ready(self._config(index))
+        ref = builder.write_ingest_slab(cfg, namespace, records, vectors)
+        try:
+            result = self._write(cfg, namespace, Ingest(ref.slab_id, ref.rows))
+        except BaseException:
+            builder.drop_ingest_slab(cfg, namespace, ref)
+            raise
+        for _ in range(_INGEST_FLUSHES):
+            if self._cache.manifest(cfg.id, namespace).flushed_lsn >= result.lsn:
+                return result
+            builder.flush(cfg, namespace)
+        raise RuntimeError(f"namespace {namespace!r} of {cfg.name} did not flush to LSN {result.lsn}")
 
     def update(self, index: IndexRef, namespace: str, upd: Update) -> WriteResult:
         return self._write(index, namespace, upd)

@@ -4,12 +4,14 @@
   (DP-IMP-5), check the target namespaces do not exist (DP-IMP-4), count rows for
   ``percentComplete``; the plan is kept in the job's document, so a resumed job never plans twice.
 - **load**: up to ``CHUNK_ROWS`` rows (fewer for wide vectors) of one row group per call, parsed
-  and validated in bulk, then written through the engine's ordinary upsert in batches of ≤1000
-  records / ≤2 MB: every batch is one request-log entry with its own LSN, so freshness headers
-  stay truthful and a record is queryable as soon as its batch returns. ``continue`` skips bad
-  rows, ``abort`` fails the job on the first one (nothing of that chunk is written; earlier
-  chunks stay). The chunk's progress is a versioned update of the document: a cancel in between
-  wins and the next call stops.
+  and validated in bulk (the checks and messages of an upsert), then written the bulk way
+  (``Spruce.ingest``): the chunk's records become one slab, then one request-log entry names it
+  and gives them their LSN, then a flush commits that slab as it is. The data is written once,
+  never encoded into the log and flushed out of it again; the chunk is queryable when the call
+  returns. ``continue`` skips bad rows, ``abort`` fails the job on the first one (nothing of that
+  chunk is written; earlier chunks stay). A repeated id keeps its last row, as in an upsert. The
+  chunk's progress is a versioned update of the document: a cancel in between wins and the next
+  call stops.
 - **finish**: ``Completed`` at 100 %. Imported records are already queryable (read-your-writes),
   so unlike Pinecone (DP-IMP-8) there is no long InProgress-at-100 % indexing phase.
 """
@@ -30,19 +32,18 @@ import pyarrow.parquet as pq
 from spruce.engine.metadata import validate_metadata
 from spruce.engine.model import DEFAULT_NAMESPACE, IndexConfig
 from spruce.engine.records import Record
-from spruce.engine.validation import (
-    MAX_BATCH, MAX_UPSERT_BYTES, parse_id, parse_namespace, parse_sparse, record_bytes,
-)
-from spruce.errors import NotFoundError, SpruceError
+from spruce.engine.validation import parse_id, parse_namespace, parse_sparse
+from spruce.errors import SpruceError
 from spruce.jobs import bulk
 from spruce.jobs.bulk import IN_PROGRESS
 from spruce.jobs.sources import Location, import_files, locate
 from spruce.jobs.workflow import JobFailed, JobHost, State, Step, Workflow, live_index, register
 
-#: Rows per load call: bounded work per Lambda task, and how soon a cancel is seen.
-CHUNK_ROWS = 10_000
-#: Dense values per load call at most (16 MB of float32): wide vectors get fewer rows per chunk.
-CHUNK_VALUES = 4_000_000
+#: Rows per load call: bounded work per Lambda task, and how soon a cancel is seen. Each call's
+#: chunk becomes one slab, so fewer, larger chunks leave compaction less to merge.
+CHUNK_ROWS = 50_000
+#: Dense values per load call at most (80 MB of float32): wide vectors get fewer rows per chunk.
+CHUNK_VALUES = 20_000_000
 #: Files per import: the plan lives in the job's document (DynamoDB items hold ≤ 400 KB).
 MAX_FILES = 1000
 COLUMNS = ("id", "values", "sparse_values", "metadata")
@@ -270,15 +271,15 @@ def load(host: JobHost, state: State) -> State:
     cfg = _config(host, state)
     namespace, path, _ = files[file_no]
     chunk = _reader.chunk(job, locate(doc["uri"], local_files=host.local_files), path, row, rows_per_chunk(cfg))
-    records, bad = parse_chunk(chunk, cfg)
+    records, vectors, bad = parse_chunk(chunk, cfg)
     if bad and doc["errorMode"] == "abort":
         at, message = bad[0]
         raise JobFailed(f"{path} row {row + at}: {message} (errorMode abort; {doc['recordsImported']} "
                         "records were imported before it).")
     try:
-        for batch in batches(records):
-            host.engine.upsert(state["index"], namespace, batch)
-    except NotFoundError:
+        if records:
+            host.engine.ingest(state["index"], namespace, records, vectors)
+    except Exception:  # NotFoundError, or its slab's directory dropped under the write
         _config(host, state)  # the index went away meanwhile: say so as the user's doing
         raise
     return _advance(host, state, doc, (file_no, row + chunk.num_rows), chunk.num_rows, len(records))
@@ -302,9 +303,11 @@ def _advance(host: JobHost, state: State, before: bulk.Doc, cursor: tuple[int, i
     return {**state, "more": more}
 
 
-def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], list[tuple[int, str]]]:
-    """Rows → records, and ``(row, problem)`` for every row that breaks a rule an upsert would
-    refuse (the same checks and messages). Vectors are checked in bulk with numpy."""
+def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], np.ndarray | None, list[tuple[int, str]]]:
+    """Rows → records (each id once: a repeated id keeps its last row, as in an upsert), their
+    dense vectors as one matrix (None for a sparse index), and ``(row, problem)`` for every row
+    that breaks a rule an upsert would refuse (the same checks and messages). Vectors are
+    checked in bulk with numpy."""
     n = table.num_rows
     problems: dict[int, str] = {}
     ids = table.column("id").to_pylist()
@@ -314,7 +317,7 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], list[t
         problems.update(dense_problems)
     sparse = table.column("sparse_values").to_pylist() if "sparse_values" in table.column_names else [None] * n
     metadata = table.column("metadata").to_pylist() if "metadata" in table.column_names else [None] * n
-    records: list[Record] = []
+    records: dict[str, tuple[int, Record]] = {}
     for i in range(n):
         if i in problems:
             continue
@@ -333,12 +336,19 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], list[t
                     md = validate_metadata(orjson.loads(metadata[i]))
                 except orjson.JSONDecodeError:
                     raise JobFailed("`metadata` is not valid JSON.") from None
-            records.append(Record(record_id, None if dense is None else dense[i], sv, md))
+            records.pop(record_id, None)  # a repeated id: the later row, in the later row's place
+            records[record_id] = (i, Record(record_id, None, sv, md))
         except SpruceError as exc:
             problems[i] = exc.message
         except JobFailed as exc:
             problems[i] = str(exc)
-    return records, sorted(problems.items())
+    rows = np.fromiter((i for i, _ in records.values()), dtype=np.int64, count=len(records))
+    vectors = None if dense is None else dense[rows]
+    out = [rec for _, rec in records.values()]
+    if vectors is not None:
+        for rec, vector in zip(out, vectors):
+            rec.values = vector
+    return out, vectors, sorted(problems.items())
 
 
 def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, dict[int, str]]:
@@ -369,26 +379,6 @@ def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, 
         else:
             problems[int(i)] = "`values` must contain only finite numbers within the 32-bit float range."
     return matrix, problems
-
-
-def batches(records: list[Record]) -> list[list[Record]]:
-    """Upsert-sized batches (≤ MAX_BATCH records, ≤ MAX_UPSERT_BYTES of vectors and metadata)."""
-    out: list[list[Record]] = []
-    batch: dict[str, Record] = {}
-    size = 0
-    for record in records:
-        bytes_ = record_bytes(record)
-        if batch and (len(batch) >= MAX_BATCH or size + bytes_ > MAX_UPSERT_BYTES):
-            out.append(list(batch.values()))
-            batch, size = {}, 0
-        batch.pop(record.id, None)  # a repeated id within a batch: the later row wins, as in an upsert
-        batch[record.id] = record
-        size += bytes_
-    if batch:
-        out.append(list(batch.values()))
-    return out
-
-
 
 
 # ----------------------------------------------------------------------------- finish

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from spruce.storage.aws_tables import LOG_TTL_ATTRIBUTE, SPILL_PREFIX, TableNames
 from spruce.storage.dynamo_util import Item, backoff_delay, condition_failed, delete_objects, query_all
-from spruce.storage.ports import NamespaceRow, RawLogEntry, TailRead
+from spruce.storage.ports import CREATING_KINDS, NamespaceRow, RawLogEntry, TailRead
 
 #: Payloads above this many bytes go to S3: a DynamoDB item (names and values) maxes out at 400 KB.
 SPILL_THRESHOLD = 350_000
@@ -110,8 +110,8 @@ class DynamoRequestLog:
         """The namespace-row half of an append: last_lsn → ``lsn`` if it is still ``lsn - 1``,
         presence as the SQLite adapter sets it."""
         names = {"#l": "last_lsn", "#p": "present"}
-        values: Item = {":n": {"N": str(lsn)}, ":present": {"BOOL": kind == "upsert"}}
-        update = "SET #l = :n, #p = " + (":present" if kind in ("upsert", "drop_namespace")
+        values: Item = {":n": {"N": str(lsn)}, ":present": {"BOOL": kind in CREATING_KINDS}}
+        update = "SET #l = :n, #p = " + (":present" if kind in (*CREATING_KINDS, "drop_namespace")
                                          else "if_not_exists(#p, :present)")
         if kind == "drop_namespace":
             update += " REMOVE #s"

@@ -10,6 +10,10 @@ if TYPE_CHECKING:  # only slab stores see Arrow tables; the API functions import
     import pyarrow as pa
 
 
+#: Log entry kinds that make their namespace exist (the records they write are in it).
+CREATING_KINDS = ("upsert", "ingest")
+
+
 @dataclass(slots=True)
 class RawLogEntry:
     lsn: int
@@ -41,7 +45,7 @@ class RequestLog(Protocol):
         under any number of concurrent writers (threads or processes); an LSN is never
         reused, even after the namespace is deleted. When this returns the entry survives
         any crash. ``kind == "drop_namespace"`` marks the namespace as not existing and clears
-        its schema; ``kind == "upsert"`` marks it existing."""
+        its schema; a kind in ``CREATING_KINDS`` marks it existing."""
 
     def create_namespace(self, index_id: str, namespace: str, schema: bytes | None) -> bool:
         """Mark a namespace existing with ``schema``, atomically, unless it already exists

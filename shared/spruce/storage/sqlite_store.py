@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from spruce.storage.ports import NamespaceRow, RawLogEntry, TailRead
+from spruce.storage.ports import CREATING_KINDS, NamespaceRow, RawLogEntry, TailRead
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS indexes (
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
 
-_PRESENCE = {"upsert": 1, "drop_namespace": 0}
+_PRESENCE = {**dict.fromkeys(CREATING_KINDS, 1), "drop_namespace": 0}
 
 
 class _Append:
