@@ -74,6 +74,15 @@ def test_presence_follows_upsert_and_drop_only(log):
     assert log.namespace(IDX, NS).exists
 
 
+def test_an_ingest_makes_its_namespace_exist_as_an_upsert_does(log):
+    """A bulk import's ``ingest`` entry writes records (they are in a slab it names)."""
+    assert log.append(IDX, NS, "ingest", b"{}") == 1
+    assert log.namespace(IDX, NS).exists
+    log.append(IDX, NS, "drop_namespace", b"")
+    log.append(IDX, NS, "ingest", b"{}")
+    assert (log.namespace(IDX, NS).exists, log.namespace(IDX, NS).last_lsn) == (True, 3)
+
+
 def test_drop_clears_the_schema_and_other_writes_keep_it(log):
     assert log.create_namespace(IDX, NS, b"schema-1")
     log.append(IDX, NS, "upsert", b"r")
