@@ -10,6 +10,7 @@ from systems.base import System
 #: short name → (module, class); the order of the results table.
 SYSTEMS = {
     "spruce": ("systems.spruce_sdk", "SpruceSdk"),
+    "spruce-import": ("systems.spruce_import", "SpruceImport"),
     "lancedb": ("systems.lancedb_raw", "LanceDbRaw"),
     "faiss": ("systems.faiss_hnsw", "FaissHnsw"),
     "chroma": ("systems.chroma_embedded", "ChromaEmbedded"),

@@ -168,7 +168,7 @@ class Builder:
             written.append(f"slab-{slab_id}")
             flushed = SlabRef(slab_id, len(rows), min(lsns), max(lsns))
             if self._warm:  # the commit opens the new manifest's slabs: this one from memory
-                self._local.seed(cfg.id, namespace, flushed, cfg.metric, table)
+                self._local.seed(cfg.id, namespace, flushed, cfg.metric, table, vectors)
             slabs.append(flushed)
             del table
         nxt = manifest.next(flushed_lsn=overlay.max_lsn, record_count=snap.record_count, slabs=tuple(slabs))
@@ -228,8 +228,9 @@ class Builder:
 
     def write_ingest_slab(self, cfg: IndexConfig, namespace: str, records: list[Record],
                           vectors: np.ndarray | None) -> SlabRef:
-        """Write ``records`` (unique ids; ``vectors`` their dense vectors, one row each) as a slab
-        for an ``Ingest`` entry, before the entry is logged. Its ``lsn`` column holds 0: the
+        """Write ``records`` (unique ids; ``vectors`` their dense vectors, one row each, handed
+        over: the slab's cached view keeps them) as a slab for an ``Ingest`` entry, before the
+        entry is logged. Its ``lsn`` column holds 0: the
         entry's LSN is the reference's (``min_lsn``/``max_lsn``), known only once it is logged."""
         if len({r.id for r in records}) != len(records):
             raise ValueError("an ingested slab holds each id once")
@@ -238,7 +239,7 @@ class Builder:
         self._slabs.write_slab(cfg.id, namespace_key(namespace), slab_id, table)
         ref = SlabRef(slab_id, len(records), 0, 0)
         if self._warm:  # the flush that commits it opens it: from memory
-            self._local.seed(cfg.id, namespace, ref, cfg.metric, table)
+            self._local.seed(cfg.id, namespace, ref, cfg.metric, table, vectors)
         return ref
 
     def drop_ingest_slab(self, cfg: IndexConfig, namespace: str, ref: SlabRef) -> None:

@@ -87,11 +87,14 @@ def _slab_table(columns: dict[str, pa.Array], metadatas: list[dict | None]) -> p
 
 class SlabData:
     """Process-wide, immutable facts about one slab. ``written``: the Arrow table this process
-    has just written as the slab (``build_slab_table``, ``merge_slab_tables``); its columns
+    has just written as the slab (``build_slab_table``, ``merge_slab_tables``), and ``matrix``
+    its vectors as a float32 matrix the caller hands over (kept as it is, not copied: a copy of
+    a 50k × 384 chunk is 77 MB of fresh pages, 0.16 s of page faults here); its columns
     stand in for a scan of the slab's files: reading back every slab it wrote was 15–19% of the
     builder threads' samples in a 200k-record load (py-spy, ``bench/peers/write_path.py``, 2026-12-04)."""
 
-    def __init__(self, slab_id: str, table, *, indexed: bool, metric: str, written: pa.Table | None = None) -> None:
+    def __init__(self, slab_id: str, table, *, indexed: bool, metric: str, written: pa.Table | None = None,
+                 matrix: np.ndarray | None = None) -> None:
         self.slab_id = slab_id
         self.table = table
         self.indexed = indexed
@@ -109,7 +112,9 @@ class SlabData:
         self.sorted_ids: list[str] = self.ids[self.sorted_rows].tolist()
         self.matrix: np.ndarray | None = None
         self.norms: np.ndarray | None = None  # cosine: 1/|x|; euclidean: |x|^2
-        if "vector" in wanted:
+        if "vector" in wanted and matrix is not None and self._order is None:
+            self._keep(matrix)
+        elif "vector" in wanted:
             self._hold(data)
         # The in-RAM graph of the slab (engine.graph.SlabGraphs fills these in).
         self.graph: SlabGraph | None = None
@@ -141,7 +146,9 @@ class SlabData:
         vec = data.column("vector").combine_chunks()
         scanned = vec.flatten().to_numpy().reshape(-1, vec.type.list_size)
         # Either way a writable copy of its own, not a view of Arrow's read-only buffer.
-        matrix = np.array(scanned, dtype=np.float32) if self._order is None else scanned[self._order]
+        self._keep(np.array(scanned, dtype=np.float32) if self._order is None else scanned[self._order])
+
+    def _keep(self, matrix: np.ndarray) -> None:
         self.norms = row_norms(self.metric, matrix)
         self.matrix = matrix
 

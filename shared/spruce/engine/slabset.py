@@ -85,22 +85,23 @@ class LocalSlabs:
         return view
 
     def _data(self, index_id: str, namespace: str, ref: SlabRef, metric: str,
-              written: pa.Table | None = None) -> SlabData:
+              written: pa.Table | None = None, matrix: np.ndarray | None = None) -> SlabData:
         key = (index_id, ref.slab_id)
         with self._lock:
             data = self._slab_data.get(key)
         if data is None:
             table = self._store.open_slab(index_id, namespace_key(namespace), ref.slab_id)
-            data = SlabData(ref.slab_id, table, indexed=ref.indexed, metric=metric, written=written)
+            data = SlabData(ref.slab_id, table, indexed=ref.indexed, metric=metric, written=written, matrix=matrix)
             with self._lock:
                 self._slab_data[key] = data
         return data
 
-    def seed(self, index_id: str, namespace: str, ref: SlabRef, metric: str, written: pa.Table) -> None:
-        """Cache the slab ``ref`` that this process has just written as ``written``, so that
-        opening it reads nothing back (``SlabData``). A slab that is then not committed must be
-        forgotten (``forget_slabs``)."""
-        self._data(index_id, namespace, ref, metric, written)
+    def seed(self, index_id: str, namespace: str, ref: SlabRef, metric: str, written: pa.Table,
+             matrix: np.ndarray | None = None) -> None:
+        """Cache the slab ``ref`` that this process has just written as ``written`` (``matrix``:
+        its vectors, handed over), so that opening it reads nothing back (``SlabData``). A slab
+        that is then not committed must be forgotten (``forget_slabs``)."""
+        self._data(index_id, namespace, ref, metric, written, matrix)
 
     def warm(self, index_id: str, namespace: str, ref: SlabRef, metric: str, *, graph: bool) -> None:
         """Open ``ref`` before readers need it; with ``graph``, also build its graph now."""

@@ -343,7 +343,9 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], np.nda
         except JobFailed as exc:
             problems[i] = str(exc)
     rows = np.fromiter((i for i, _ in records.values()), dtype=np.int64, count=len(records))
-    vectors = None if dense is None else dense[rows]
+    vectors = dense
+    if dense is not None and (len(rows) != n or (rows != np.arange(n)).any()):  # else every row, in order: no copy
+        vectors = dense[rows]
     out = [rec for _, rec in records.values()]
     if vectors is not None:
         for rec, vector in zip(out, vectors):

@@ -1,0 +1,62 @@
+"""Spruce embedded, loaded the bulk way a Pinecone user loads millions of records: Parquet
+files in Pinecone's import layout, then ``start_import`` through the official pinecone SDK
+(10.x), polled with ``describe_import`` until ``Completed``. Everything else (the server, the
+queries, time until queryable) is ``SpruceSdk``'s.
+
+The ingest time covers what a user would do from vectors in memory: writing the Parquet files
+(ids as strings, ``values`` as float32 lists, ``metadata`` as JSON text, as Pinecone's import
+takes them) and the import itself, through to ``Completed``, when every record is queryable.
+This is the load path to set beside pgvector's binary ``COPY``: both read a bulk binary format
+rather than one request per batch of records."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from systems.base import Setup
+from systems.spruce_sdk import SpruceSdk
+
+#: Rows per Parquet file (a user's export job writes files of about this many rows).
+FILE_ROWS = 100_000
+
+
+class SpruceImport(SpruceSdk):
+    name = "Spruce (embedded, bulk import through the pinecone SDK)"
+
+    def start(self, workdir: Path) -> Setup:
+        setup = super().start(workdir)
+        self._import_dir = workdir / "import"
+        setup.notes[0] = (f"load: Parquet files of {FILE_ROWS:,} rows written from the vectors, then start_import "
+                          "(errorMode abort) through the SDK, polled every 0.1 s until Completed; both timed")
+        return setup
+
+    def load(self, vectors: np.ndarray, ids: np.ndarray, cats: np.ndarray) -> None:
+        self._rows = len(vectors)
+        self._probe = vectors[0].tolist()
+        folder = self._import_dir / "__default__"  # the SDK upserts into the default namespace too
+        shutil.rmtree(self._import_dir, ignore_errors=True)
+        folder.mkdir(parents=True)
+        dim = vectors.shape[1]
+        for n, start in enumerate(range(0, len(vectors), FILE_ROWS)):
+            part = slice(start, start + FILE_ROWS)
+            rows = len(ids[part])
+            table = pa.table({
+                "id": pa.array(ids[part].astype(str)),
+                "values": pa.FixedSizeListArray.from_arrays(
+                    pa.array(np.ascontiguousarray(vectors[part], dtype=np.float32).reshape(-1)), dim),
+                "metadata": pa.array([f'{{"cat":{int(c)}}}' for c in cats[part]], pa.string()),
+            })
+            assert table.num_rows == rows
+            pq.write_table(table, folder / f"part-{n:04d}.parquet")
+        job = self._index.start_import(uri=f"file://{self._import_dir}", error_mode="ABORT")
+        while (described := self._index.describe_import(id=job.id)).status not in ("Completed", "Failed", "Cancelled"):
+            time.sleep(0.1)
+        if described.status != "Completed" or described.records_imported != self._rows:
+            raise RuntimeError(f"import {job.id} ended {described.status} with {described.records_imported} records: "
+                               f"{described.error}")
