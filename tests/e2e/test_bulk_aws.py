@@ -108,6 +108,26 @@ def test_import_from_s3_runs_through_the_task_handler(aws, moto_server):
     assert [d["id"] for d in listed["data"]] == ["1"]
 
 
+def test_the_stream_builder_merges_the_slabs_an_import_committed(aws, moto_server, monkeypatch):
+    """The task commits each chunk's slab itself, so the builder's flush finds nothing: it
+    compacts all the same, and the import's slabs merge as a bulk upsert's would."""
+    host, task, sfn = aws
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 500)
+    bucket = os.environ["SPRUCE_BUCKET"]
+    _put_parquet(moto_server.client("s3"), bucket, "bulk/chunks/ns/a.parquet", dense_table(0, 2500, DIM))
+    _create_index(host, "docs")
+    _, _, body = host.http("POST", "/data/docs/bulk/imports", {"uri": f"s3://{bucket}/bulk/chunks"})
+    engine = host.m["control_plane"].app.state.engine
+    index_id = engine.describe_index("docs").id
+    _run_machine(task, imports.WORKFLOW, _execution(sfn, bulk.IMPORT, index_id, body["id"])["state"])
+    assert len(engine._cache.manifest(index_id, "ns").slabs) == 5
+    assert host.build() == {"batchItemFailures": []}
+    (merged,) = engine._cache.manifest(index_id, "ns").slabs
+    assert merged.rows == 2500
+    status, _, stats = host.http("POST", "/data/docs/describe_index_stats", {})
+    assert stats["namespaces"]["ns"]["vectorCount"] == 2500
+
+
 def test_a_failing_step_is_recorded_by_the_failure_task(aws, moto_server):
     host, task, sfn = aws
     bucket = os.environ["SPRUCE_BUCKET"]

@@ -1,4 +1,4 @@
-"""Random write sequences, with flushes and compactions at random points (some merges planned before
+"""Random write sequences (bulk ingests among them), with flushes and compactions at random points (some merges planned before
 and committed after later writes and flushes), checked against a plain-Python oracle: newest wins
 (invariant 4) and read-your-writes (invariant 3) hold for query, fetch, list and counts whether a
 version lives in the tail or in slabs."""
@@ -140,11 +140,15 @@ def test_random_histories_match_the_oracle(any_engine, metric, kind, seed):
 
     merging = None
     for step in range(60):
-        action = rng.choice(["upsert", "upsert", "update", "update_filter", "delete", "delete_filter", "flush",
+        action = rng.choice(["upsert", "ingest", "update", "update_filter", "delete", "delete_filter", "flush",
                              "compact", "merge", "check"], p=[0.3, 0.1, 0.1, 0.05, 0.1, 0.05, 0.12, 0.03, 0.07, 0.08])
         if action == "upsert":
             recs = [new_record(int(i)) for i in rng.integers(0, 80, size=int(rng.integers(1, 12)))]
             engine.upsert("idx", NS, recs)
+            oracle.upsert(recs)
+        elif action == "ingest":  # a bulk import's chunk: a slab of its own, committed at its LSN
+            recs = list({r.id: r for r in (new_record(int(i)) for i in rng.integers(0, 80, size=12))}.values())
+            engine.ingest("idx", NS, recs, None if kind == "sparse" else np.stack([r.values for r in recs]))
             oracle.upsert(recs)
         elif action == "update":
             rid = f"id{int(rng.integers(0, 80)):03d}"

@@ -59,6 +59,21 @@ def test_100k_records_from_parquet_in_several_namespaces_files_and_row_groups(ho
     assert engine.query("docs", "__default__", _query(expected)).max_lsn == 1
 
 
+def test_an_imports_chunks_merge_and_settle_as_flushed_slabs_do(host, engine, tmp_path, monkeypatch):
+    """Each chunk commits a slab of its own; the compactor hears of them as of any flush, so a
+    finished import settles into one slab (every slab is one more search per query)."""
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 500)
+    cfg = make_index(engine, dimension=DIM, name="docs")
+    write(tmp_path / "import", "ns", "a.parquet", dense_table(0, 3000, DIM))
+    assert run_import(host, "docs", {"uri": str(tmp_path / "import")})["status"] == "Completed"
+    assert engine.query("docs", "ns", _query(dense_table(0, 1, DIM))).max_lsn == 6  # six chunks, six slabs
+    deadline = time.monotonic() + 60
+    while len(slabs := engine._cache.manifest(cfg.id, "ns").slabs) > 1:
+        assert time.monotonic() < deadline, slabs
+        time.sleep(0.05)
+    assert slabs[0].rows == 3000 and engine.stats("docs").value == {"ns": 3000}
+
+
 def _query(table: pa.Table):
     from spruce.engine.model import QuerySpec
 

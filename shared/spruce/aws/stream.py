@@ -44,8 +44,10 @@ def build(engine: Spruce, event: dict[str, Any]) -> dict[str, Any]:
         if cfg is None:
             continue  # the index was deleted: its log went with it
         try:
-            if builder.flush(cfg, namespace):
-                builder.compact(cfg, namespace)
+            # Compact even when the flush found nothing: a bulk import's task commits its own
+            # slabs (``Spruce.ingest``), and this is where they merge. Nothing due costs one read.
+            builder.flush(cfg, namespace)
+            builder.compact(cfg, namespace)
             builder.collect_garbage(cfg, namespace)
         except NotFoundError:
             continue

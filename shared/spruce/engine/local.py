@@ -10,12 +10,15 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from spruce.engine.builder import Builder, BuilderSettings
 from spruce.engine.graph import GraphSettings, SlabGraphs
 from spruce.engine.holds import GcHolds
-from spruce.engine.model import IndexConfig
+from spruce.engine.model import IndexConfig, WriteResult
 from spruce.engine.namespaces import NamespaceCache
-from spruce.engine.service import Spruce
+from spruce.engine.records import Record
+from spruce.engine.service import IndexRef, Spruce
 from spruce.engine.slabset import LocalSlabs
 from spruce.storage.lance_slabs import LanceSlabStore
 from spruce.storage.sqlite_store import SqliteStore
@@ -117,11 +120,23 @@ class EmbeddedSpruce(Spruce):
                 log.exception("background maintenance failed; retrying")
                 continue
             if flushed:
-                settle_at = time.monotonic() + self._require_builder().settings.settle_s
-                with self._wanted_lock:
-                    self._wanted.update({(cfg.id, ns): (cfg, ns) for cfg, ns in flushed})
-                    self._settling.update({(cfg.id, ns): (cfg, ns, settle_at) for cfg, ns in flushed})
-                self._compaction_wanted.set()
+                self._want_compaction(flushed)
+
+    def ingest(self, index: IndexRef, namespace: str, records: list[Record], vectors: np.ndarray | None) -> WriteResult:
+        """``Spruce.ingest``, then the namespace is tried for a merge (and settles) as after any
+        flush: the ingest committed its slab itself, not through the flush loop."""
+        result = super().ingest(index, namespace, records, vectors)
+        self._want_compaction([(self._config(index), namespace)])
+        return result
+
+    def _want_compaction(self, flushed: list[tuple[IndexConfig, str]]) -> None:
+        """Queue namespaces a flush just changed: each is tried for a merge now and settles
+        ``settle_s`` later unless flushed again meanwhile."""
+        settle_at = time.monotonic() + self._require_builder().settings.settle_s
+        with self._wanted_lock:
+            self._wanted.update({(cfg.id, ns): (cfg, ns) for cfg, ns in flushed})
+            self._settling.update({(cfg.id, ns): (cfg, ns, settle_at) for cfg, ns in flushed})
+        self._compaction_wanted.set()
 
     def _compact_loop(self) -> None:
         """Merges run here, apart from flushes: indexing a large merged slab takes minutes, and
