@@ -78,7 +78,17 @@ def validate_metadata(md: Any, *, max_bytes: int = MAX_METADATA_BYTES) -> dict[s
     if not isinstance(md, dict):
         raise InvalidArgumentError(
             f"Metadata must be a JSON object mapping field names to values (got {json_type_name(md)}).")
-    out = {_check_key(key): _check_value(key, value) for key, value in md.items()}
+    out = {}
+    for key, value in md.items():  # the common cases inline: this runs for every record written
+        if type(key) is not str or not key or key[0] == "$":
+            _check_key(key)
+        kind = type(value)
+        if kind is str or kind is bool:
+            out[key] = value
+        elif kind is float and math.isfinite(value):
+            out[key] = value + 0.0  # -0.0 → 0.0
+        else:
+            out[key] = _check_value(key, value)
     _check_size(out, max_bytes)
     return out
 
