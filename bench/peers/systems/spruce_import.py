@@ -45,14 +45,12 @@ class SpruceImport(SpruceSdk):
         dim = vectors.shape[1]
         for n, start in enumerate(range(0, len(vectors), FILE_ROWS)):
             part = slice(start, start + FILE_ROWS)
-            rows = len(ids[part])
             table = pa.table({
                 "id": pa.array(ids[part].astype(str)),
                 "values": pa.FixedSizeListArray.from_arrays(
                     pa.array(np.ascontiguousarray(vectors[part], dtype=np.float32).reshape(-1)), dim),
                 "metadata": pa.array([f'{{"cat":{int(c)}}}' for c in cats[part]], pa.string()),
             })
-            assert table.num_rows == rows
             pq.write_table(table, folder / f"part-{n:04d}.parquet")
         job = self._index.start_import(uri=f"file://{self._import_dir}", error_mode="ABORT")
         while (described := self._index.describe_import(id=job.id)).status not in ("Completed", "Failed", "Cancelled"):

@@ -49,7 +49,7 @@ from spruce.storage.ports import ManifestStore, RequestLog, SlabStore
 
 log = logging.getLogger("spruce.builder")
 
-#: How many flushes ``copy_out`` tries before giving up on a namespace (each loses only to a
+#: How many flushes ``flush_through`` tries before giving up on a namespace (each loses only to a
 #: concurrent flush, which also moves the manifest forward).
 _FLUSH_ATTEMPTS = 10
 #: How many commits ``install_compaction`` tries (each loses only to another process's commit).
@@ -142,6 +142,16 @@ class Builder:
                 if not done:
                     return flushed
                 flushed = True
+
+    def flush_through(self, cfg: IndexConfig, namespace: str, lsn: int) -> None:
+        """Flush until the manifest holds every entry up to ``lsn``; raise if it still does not
+        after ``_FLUSH_ATTEMPTS`` flushes."""
+        for _ in range(_FLUSH_ATTEMPTS):
+            if self._cache.manifest(cfg.id, namespace).flushed_lsn >= lsn:
+                return
+            self.flush(cfg, namespace)
+        if self._cache.manifest(cfg.id, namespace).flushed_lsn < lsn:
+            raise RuntimeError(f"namespace {namespace!r} of {cfg.name} did not flush to LSN {lsn}")
 
     def _flush_tail(self, cfg: IndexConfig, namespace: str, snap: Snapshot) -> bool:
         """Write the live records of ``snap``'s tail as one slab, tombstone what they shadow in
@@ -452,16 +462,10 @@ class Builder:
         holds them under ``backup_id`` and store that manifest there; returns it and the bytes
         copied. Idempotent (a retried copy writes the same bytes and finds the same manifest)."""
         row = self._log.namespace(cfg.id, namespace)
-        target = row.last_lsn if row else 0
-        for _ in range(_FLUSH_ATTEMPTS):
-            if self._cache.manifest(cfg.id, namespace).flushed_lsn >= target:
-                break
-            self.flush(cfg, namespace)
+        self.flush_through(cfg, namespace, row.last_lsn if row else 0)
         ns_key = namespace_key(namespace)
         with self.lock(cfg.id, namespace):
-            manifest = self._cache.manifest(cfg.id, namespace)
-            if manifest.flushed_lsn < target:
-                raise RuntimeError(f"namespace {namespace!r} of {cfg.name} did not flush to LSN {target}")
+            manifest = self._cache.manifest(cfg.id, namespace)  # flushed at least as far: it only grows
             copy = replace(manifest, retired=())
             size = sum(self._slabs.copy_object(cfg.id, ns_key, name, backup_id)
                        for ref in copy.slabs for name in _objects(ref))

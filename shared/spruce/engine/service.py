@@ -42,10 +42,6 @@ log = logging.getLogger("spruce.engine")
 #: An index by name, or its config as already read for this request.
 IndexRef = str | IndexConfig
 
-#: How many flushes ``ingest`` tries before giving up (each loses only to another process's commit,
-#: which also moves the manifest forward).
-_INGEST_FLUSHES = 10
-
 DELETION_PROTECTED = (
     "Deletion protection is enabled for this index. Disable deletion protection before retrying."
 )
@@ -165,11 +161,8 @@ class Spruce:
         except BaseException:
             builder.drop_ingest_slab(cfg, namespace, ref)
             raise
-        for _ in range(_INGEST_FLUSHES):
-            if self._cache.manifest(cfg.id, namespace).flushed_lsn >= result.lsn:
-                return result
-            builder.flush(cfg, namespace)
-        raise RuntimeError(f"namespace {namespace!r} of {cfg.name} did not flush to LSN {result.lsn}")
+        builder.flush_through(cfg, namespace, result.lsn)
+        return result
 
     def update(self, index: IndexRef, namespace: str, upd: Update) -> WriteResult:
         return self._write(index, namespace, upd)

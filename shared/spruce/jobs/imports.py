@@ -305,7 +305,8 @@ def _advance(host: JobHost, state: State, before: bulk.Doc, cursor: tuple[int, i
 
 def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], np.ndarray | None, list[tuple[int, str]]]:
     """Rows → records (each id once: a repeated id keeps its last row, as in an upsert), their
-    dense vectors as one matrix (None for a sparse index), and ``(row, problem)`` for every row
+    dense vectors as one matrix, a row per record (None for a sparse index; the records do not
+    carry them), and ``(row, problem)`` for every row
     that breaks a rule an upsert would refuse (the same checks and messages). Vectors are
     checked in bulk with numpy."""
     n = table.num_rows
@@ -342,15 +343,10 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> tuple[list[Record], np.nda
             problems[i] = exc.message
         except JobFailed as exc:
             problems[i] = str(exc)
-    rows = np.fromiter((i for i, _ in records.values()), dtype=np.int64, count=len(records))
     vectors = dense
-    if dense is not None and (len(rows) != n or (rows != np.arange(n)).any()):  # else every row, in order: no copy
-        vectors = dense[rows]
-    out = [rec for _, rec in records.values()]
-    if vectors is not None:
-        for rec, vector in zip(out, vectors):
-            rec.values = vector
-    return out, vectors, sorted(problems.items())
+    if dense is not None and len(records) < n:  # rows skipped or repeated (else every row, in order: no copy)
+        vectors = dense[np.fromiter((i for i, _ in records.values()), dtype=np.int64, count=len(records))]
+    return [rec for _, rec in records.values()], vectors, sorted(problems.items())
 
 
 def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, dict[int, str]]:
