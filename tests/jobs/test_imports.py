@@ -333,24 +333,63 @@ def test_s3_uris_on_the_embedded_host(host, engine, moto_server, monkeypatch):
     assert engine.stats("docs").value == {"ns": 1500}
 
 
-def test_the_reader_resumes_mid_row_group_and_streams_across_row_groups(tmp_path):
-    """Load calls continue a file stream; a call elsewhere (a resume) reopens and skips to its row."""
+def test_the_reader_resumes_mid_row_group_and_streams_across_row_groups_and_files(tmp_path):
+    """Load calls continue a file stream (the next chunk read ahead, into the next file too); a
+    call elsewhere (a resume) reopens and skips to its row."""
     from spruce.jobs.sources import locate
 
-    path = write(tmp_path, "ns", "a.parquet", dense_table(0, 2500, DIM), row_group_size=1000)
+    first = write(tmp_path, "ns", "a.parquet", dense_table(0, 2500, DIM), row_group_size=1000)
+    second = write(tmp_path, "ns", "b.parquet", dense_table(2500, 100, DIM))
+    files = [["ns", str(first), 2500], ["ns", str(second), 100]]
     location = locate(str(tmp_path), local_files=True)
+    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
+                      region="us-east-1")
     reader = imports._Reader()
     job = ("import:x", "1")
-    seen, row = [], 1050  # resume inside the second row group
-    while row < 2500:
-        chunk = reader.chunk(job, location, str(path), row, 700)
-        assert 0 < chunk.num_rows <= 700
-        seen += chunk.column("id").to_pylist()
-        row += chunk.num_rows
-    assert seen == [f"id-{i}" for i in range(1050, 2500)]
-    again = reader.chunk(job, location, str(path), 10, 5)  # not where the stream stands: reopened
-    assert again.column("id").to_pylist() == [f"id-{i}" for i in range(10, 15)]
+    seen, at = [], (0, 1050)  # resume inside the second row group
+    while at[0] < len(files):
+        chunk = reader.chunk(job, location, files, at, 700, cfg)
+        assert 0 < chunk.rows <= 700 and not chunk.problems
+        assert chunk.vectors.shape == (chunk.rows, DIM)
+        seen += [r.id for r in chunk.records]
+        at = imports._position(files, at[0], at[1] + chunk.rows)
+    assert seen == [f"id-{i}" for i in range(1050, 2600)]
+    again = reader.chunk(job, location, files, (0, 10), 5, cfg)  # not where the stream stands: reopened
+    assert [r.id for r in again.records] == [f"id-{i}" for i in range(10, 15)]
     reader.forget(job)
+
+
+def test_a_failed_read_ahead_is_read_again_by_the_call_that_needs_it(tmp_path):
+    """A read ahead that failed (a dropped connection, say) is not the chunk: the call that needs
+    those rows reads them itself, so an error it meets is its own."""
+    from spruce.jobs.sources import locate
+
+    path = write(tmp_path, "ns", "a.parquet", dense_table(0, 20, DIM))
+    files = [["ns", str(path), 20]]
+    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
+                      region="us-east-1")
+    reader = imports._Reader()
+    job = ("import:x", "2")
+    location = locate(str(tmp_path), local_files=True)
+    first = reader.chunk(job, location, files, (0, 0), 10, cfg)
+    assert [r.id for r in first.records] == [f"id-{i}" for i in range(10)]
+    key, ahead = reader._ahead[job]
+    assert key == (str(path), 10)
+    ahead.result()[1].close()
+    reader._ahead[job] = (key, _failed(OSError("connection reset")))
+    second = reader.chunk(job, location, files, (0, 10), 10, cfg)
+    assert [r.id for r in second.records] == [f"id-{i}" for i in range(10, 20)]
+    assert job not in reader._ahead  # the end of the last file: nothing more to read
+
+
+def _failed(exc: Exception):
+    from concurrent.futures import Future
+
+    future = Future()
+    future.set_exception(exc)
+    return future
+
+
     wide = IndexConfig(name="w", id="w", dimension=20_000, metric="cosine", vector_type="dense", cloud="aws",
                        region="us-east-1")
     assert imports.rows_per_chunk(wide) == 1000  # 80 MB of values per chunk
