@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from spruce.engine.model import IndexConfig
@@ -91,13 +92,36 @@ def _bad_rows_file(root: Path) -> tuple[list[str], list[str]]:
         ("nested", [0.4] * DIM, '{"a": {"b": 1}}'),  # nested metadata (MD-1)
         (None, [0.5] * DIM, None),  # no id
         ("novalues", None, None),
-        ("good-2", [0.6] * DIM, '{"k": "c"}'),
+        ("", [0.5] * DIM, None),  # ids Pinecone refuses: empty, too long, not ASCII, holding NUL
+        ("x" * 513, [0.5] * DIM, None),
+        ("café", [0.5] * DIM, None),
+        ("a\0b", [0.5] * DIM, None),
+        ("good-2", [0.6] * DIM, '{"k": "c", "n": 3}'),
     ]
     table = pa.table({"id": pa.array([r[0] for r in rows], pa.string()),
                       "values": pa.array([r[1] for r in rows], pa.list_(pa.float32())),
                       "metadata": pa.array([r[2] for r in rows], pa.string())})
     write(root, "ns", "mixed.parquet", table)
-    return ["good-0", "good-1", "good-2"], ["short", "nan", "badjson", "nested", "novalues"]
+    return ["good-0", "good-1", "good-2"], ["short", "nan", "badjson", "nested", "novalues", "x" * 513, "café"]
+
+
+def test_each_bad_row_gets_the_message_an_upsert_would():
+    """Ids are checked in bulk, then one by one only where the bulk check failed: same messages."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root:
+        _bad_rows_file(Path(root))
+        table = pq.read_table(Path(root) / "ns" / "mixed.parquet")
+    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
+                      region="us-east-1")
+    chunk = imports.parse_chunk(table, cfg)
+    assert [r.id for r in chunk.records] == ["good-0", "good-1", "good-2"]
+    assert chunk.records[2].metadata == {"k": "c", "n": 3.0}
+    problems = dict(chunk.problems)
+    assert problems[6] == "`id` is required."
+    for row in (8, 9, 10, 11):
+        assert problems[row].startswith("`id` must be 1 to 512 ASCII characters without NUL"), problems[row]
+    assert sorted(problems) == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 
 
 def test_continue_skips_bad_rows_and_counts_only_good_ones(host, engine, tmp_path):

@@ -71,6 +71,10 @@ def to_float(value: int | float, what: str) -> float:
     return number + 0.0
 
 
+#: Integers this small convert to a finite float (larger ones take ``to_float``'s checks).
+_FLOAT_INTS = 2**1023
+
+
 def validate_metadata(md: Any, *, max_bytes: int = MAX_METADATA_BYTES) -> dict[str, Any] | None:
     """Check ``md`` against MD-1..MD-5 and return it normalised (ints → floats); None stays None."""
     if md is None:
@@ -87,6 +91,8 @@ def validate_metadata(md: Any, *, max_bytes: int = MAX_METADATA_BYTES) -> dict[s
             out[key] = value
         elif kind is float and math.isfinite(value):
             out[key] = value + 0.0  # -0.0 → 0.0
+        elif kind is int and -_FLOAT_INTS < value < _FLOAT_INTS:
+            out[key] = float(value)
         else:
             out[key] = _check_value(key, value)
     _check_size(out, max_bytes)

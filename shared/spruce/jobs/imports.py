@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from spruce.engine.metadata import validate_metadata
 from spruce.engine.model import DEFAULT_NAMESPACE, IndexConfig
 from spruce.engine.records import Record
-from spruce.engine.validation import parse_id, parse_namespace, parse_sparse
+from spruce.engine.validation import MAX_ID_LENGTH, parse_id, parse_namespace, parse_sparse
 from spruce.errors import SpruceError
 from spruce.jobs import bulk
 from spruce.jobs.bulk import IN_PROGRESS
@@ -371,6 +371,7 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> Chunk:
     n = table.num_rows
     problems: dict[int, str] = {}
     ids = table.column("id").to_pylist()
+    good_ids = _good_ids(table.column("id"))
     dense = None
     if "values" in table.column_names:
         dense, dense_problems = _dense(table.column("values"), cfg.dimension)
@@ -382,9 +383,11 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> Chunk:
         if i in problems:
             continue
         try:
-            if ids[i] is None:
-                raise JobFailed("`id` is required.")
-            record_id = parse_id(ids[i], "id")
+            record_id = ids[i]
+            if not good_ids[i]:
+                if record_id is None:
+                    raise JobFailed("`id` is required.")
+                parse_id(record_id, "id")  # raises, saying what is wrong
             sv = None
             if sparse[i] is not None:
                 sv = parse_sparse(sparse[i], "sparse_values")
@@ -406,6 +409,16 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> Chunk:
     if dense is not None and len(records) < n:  # rows skipped or repeated (else every row, in order: no copy)
         vectors = dense[np.fromiter((i for i, _ in records.values()), dtype=np.int64, count=len(records))]
     return Chunk(n, [rec for _, rec in records.values()], vectors, sorted(problems.items()))
+
+
+def _good_ids(column: pa.ChunkedArray) -> np.ndarray:
+    """Which rows hold an id ``parse_id`` accepts (1 to ``MAX_ID_LENGTH`` ASCII characters
+    without NUL), checked in bulk: rows that fail are then checked one by one, for the message."""
+    ascii_ = pc.string_is_ascii(column)
+    length = pc.binary_length(column)  # characters, for ASCII
+    good = pc.and_(pc.and_(ascii_, pc.invert(pc.match_substring(column, "\0"))),
+                   pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_ID_LENGTH)))
+    return pc.fill_null(good, False).to_numpy(zero_copy_only=False)
 
 
 def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, dict[int, str]]:
