@@ -186,3 +186,34 @@ def test_s3_delete_prefix_batches_and_stays_inside_the_prefix(moto_server, monke
     prefixes.drop_index("abc")
     assert [len(d["Delete"]["Objects"]) for d in deletes] == [10, 10, 5]
     assert [k for k, _ in prefixes.objects("slabs/")] == [keys[-1]]
+
+
+@pytest.mark.parametrize("index_in_child", [False, True])
+def test_a_local_store_puts_what_it_wrote_on_disk_before_returning(tmp_path, monkeypatch, index_in_child):
+    """A flush commits a slab and then truncates the log entries it holds: on a local disk the
+    slab's files (and its ANN index, its tombstones, the directory entries naming them) must be
+    fsynced by then, or a power loss could lose acknowledged records (invariant 1)."""
+    import spruce.storage.lance_slabs as lance_slabs
+
+    synced: set[str] = set()
+    real = lance_slabs._fsync
+    monkeypatch.setattr(lance_slabs, "_fsync", lambda path: (synced.add(os.path.realpath(path)), real(path)))
+    root = tmp_path / "slabs"
+    store = LanceSlabStore(str(root), index_in_child=index_in_child)
+    try:
+        def unsynced(name: str) -> list[str]:
+            dataset = root / "idx" / NS / f"{name}.lance"
+            wanted = {os.path.realpath(p) for p in [dataset, *dataset.rglob("*")]}
+            wanted |= {os.path.realpath(root / "idx" / NS), os.path.realpath(root / "idx"), os.path.realpath(root)}
+            return sorted(wanted - synced)
+
+        store.write_slab("idx", NS, "s1", slab(300, 8)[1])
+        assert unsynced("slab-s1") == []
+        synced.clear()
+        store.build_vector_index("idx", NS, "s1", "cosine", 300)
+        assert any("_indices" in p for p in synced) and unsynced("slab-s1") == []
+        synced.clear()
+        store.write_tombstones("idx", NS, "t1", ["r1", "r2"])
+        assert unsynced("tomb-t1") == []
+    finally:
+        store.close()

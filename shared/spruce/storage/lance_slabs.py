@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -56,6 +57,27 @@ def _in_batches(table: pa.Table) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=rows), table.schema)
 
 
+def _fsync_tree(path: Path, root: Path) -> None:
+    """fsync every file and directory under ``path``, then the directories from its parent up to
+    ``root``, which hold its entry (a new namespace or index directory included)."""
+    for folder, _, files in os.walk(path):
+        for name in files:
+            _fsync(os.path.join(folder, name))
+        _fsync(folder)
+    for folder in path.parents:
+        _fsync(str(folder))
+        if folder == root:
+            break
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class LanceSlabStore:
     """``storage_options`` go to every ``lancedb.connect`` (object-store endpoint, credentials).
     ``drop_index_objects(index_id)`` deletes everything stored for an index and
@@ -68,11 +90,12 @@ class LanceSlabStore:
                  copy_dataset: Callable[[str, str, str, str], int] | None = None,
                  index_in_child: bool = False) -> None:
         self._root = root.rstrip("/")
+        self._object_store = "://" in self._root
         self._index_in_child = index_in_child
         self._index_pool: ProcessPoolExecutor | None = None  # started by the first index build
         self._storage_options = storage_options
         if drop_index_objects is None or copy_dataset is None:
-            if "://" in self._root:
+            if self._object_store:
                 raise ValueError(f"an object-store slab root ({self._root}) needs drop_index_objects and copy_dataset")
         self._drop_index_objects = drop_index_objects or self._remove_index_dir
         self._copy_dataset = copy_dataset or self._copy_dataset_dir
@@ -97,6 +120,7 @@ class LanceSlabStore:
         the builder commits it, so no reader sees the empty version."""
         db = self._db(index_id, ns_key)
         db.create_table(f"slab-{slab_id}", schema=table.schema, mode="create").add(_in_batches(table))
+        self._sync(index_id, ns_key, f"slab-{slab_id}")
 
     def open_slab(self, index_id: str, ns_key: str, slab_id: str):
         return self._db(index_id, ns_key).open_table(f"slab-{slab_id}")
@@ -104,6 +128,7 @@ class LanceSlabStore:
     def build_vector_index(self, index_id: str, ns_key: str, slab_id: str, metric: str, rows: int) -> None:
         if not self._index_in_child:
             _create_vector_index(self.open_slab(index_id, ns_key, slab_id), metric, rows)
+            self._sync(index_id, ns_key, f"slab-{slab_id}")
             return
         args = (f"{self._root}/{index_id}/{ns_key}", self._storage_options, f"slab-{slab_id}", metric, rows)
         with self._lock:
@@ -112,6 +137,7 @@ class LanceSlabStore:
             pool = self._index_pool
         try:
             pool.submit(_build_in_child, *args).result()
+            self._sync(index_id, ns_key, f"slab-{slab_id}")
         except BrokenProcessPool:  # the child died (killed, out of memory): the next build starts another
             with self._lock:
                 if self._index_pool is pool:
@@ -128,6 +154,7 @@ class LanceSlabStore:
     def write_tombstones(self, index_id: str, ns_key: str, name: str, ids: list[str]) -> None:
         data = pa.table({"id": pa.array(ids, pa.string())})
         self._db(index_id, ns_key).create_table(f"tomb-{name}", data, mode="create")
+        self._sync(index_id, ns_key, f"tomb-{name}")
 
     def read_tombstones(self, index_id: str, ns_key: str, name: str) -> list[str]:
         table = self._db(index_id, ns_key).open_table(f"tomb-{name}")
@@ -148,6 +175,15 @@ class LanceSlabStore:
                 del self._dbs[key]
         self._drop_index_objects(index_id)
 
+    def _sync(self, index_id: str, ns_key: str, name: str) -> None:
+        """On a local root, put the object's files and directory entries on disk before the
+        caller commits a manifest naming it. The flush that commits a slab truncates the log
+        entries it holds, so without this a power loss could take from disk records that only
+        the slab still had (invariant 1: nothing acknowledged is lost). Object stores hold an
+        object once its PUT returns."""
+        if not self._object_store:
+            _fsync_tree(Path(self._root) / index_id / ns_key / f"{name}.lance", Path(self._root))
+
     def _remove_index_dir(self, index_id: str) -> None:
         shutil.rmtree(Path(self._root) / index_id, ignore_errors=True)
 
@@ -158,4 +194,5 @@ class LanceSlabStore:
             raise FileNotFoundError(f"no stored object {name} under {src_index_id}/{ns_key}")
         dst = Path(self._root) / dst_index_id / ns_key / f"{name}.lance"
         shutil.copytree(src, dst, dirs_exist_ok=True)
+        _fsync_tree(dst, Path(self._root))
         return sum(f.stat().st_size for f in src.rglob("*") if f.is_file())
