@@ -439,7 +439,9 @@ def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, 
             starts = np.concatenate(([0], np.cumsum(np.maximum(lengths, 0))[:-1])).astype(np.int64)
             matrix = np.zeros((n, dim), dtype=np.float32)
             matrix[ok] = flat[starts[ok, None] + np.arange(dim)].astype(np.float32)
-    finite = np.isfinite(matrix).all(axis=1)
+    # A row is finite iff its float64 sum is (NaN and ±inf carry through; float32 values cannot
+    # overflow it): one float per row, not a 19 MB boolean matrix of fresh pages per chunk.
+    finite = np.isfinite(matrix.sum(axis=1, dtype=np.float64))
     problems: dict[int, str] = {}
     for i in np.flatnonzero(~ok | ~finite):
         if lengths[i] < 0:
