@@ -15,11 +15,12 @@ QUERIES ?= 1000
 SYSTEMS ?= all
 ROUNDS ?= 1
 PEERS_ARGS ?=
+REPEATS ?= 5
 HOST ?= 127.0.0.1
 PORT ?= 5080
 DATA_DIR ?= ./spruce-data
 
-.PHONY: run test test-fast bench bench-engine bench-sparse bench-handlers bench-inference bench-imports bench-records bench-peers synth layers deploy destroy clean
+.PHONY: run test test-fast bench bench-engine bench-sparse bench-handlers bench-inference bench-imports bench-records bench-peers bench-bulk-loads synth layers deploy destroy clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +79,9 @@ bench-records: $(STAMP)  ## Records API: upsert_records rate, search p50/p99 (de
 
 bench-peers: $(BENCH_STAMP)  ## issue 8: Spruce vs LanceDB, faiss HNSW, Chroma, pgvector (N=50000 QUERIES=1000 SYSTEMS=all ROUNDS=1); writes bench/RESULTS.md + PNGs
 	$(BENCHVENV)/bin/python bench/peers/run.py --n $(N) --queries $(QUERIES) --systems $(SYSTEMS) --rounds $(ROUNDS) $(PEERS_ARGS)
+
+bench-bulk-loads: $(BENCH_STAMP)  ## issue 8: Spruce's bulk import and pgvector's COPY, loaded in turns (N=… REPEATS=5; after bench-peers built that N)
+	$(BENCHVENV)/bin/python bench/peers/bulk_loads.py --n $(N) --queries $(QUERIES) --repeats $(REPEATS)
 
 # --- CDK (issue 5): synth needs neither an AWS account nor Docker ---
 CDK ?= npx --yes aws-cdk@2.1148.1
