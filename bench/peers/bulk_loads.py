@@ -27,6 +27,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # bench/results.py
@@ -64,8 +66,6 @@ def main() -> None:
         raise SystemExit(f"unknown system(s): {', '.join(unknown)}")
 
     ds = dataset.load_run(args.n, args.queries)
-    import numpy as np
-
     ids = np.arange(ds.n)
     workroot = dataset.run_dir(args.n, args.queries) / "bulk-loads"
     shutil.rmtree(workroot, ignore_errors=True)

@@ -126,10 +126,13 @@ class LanceSlabStore:
         return self._db(index_id, ns_key).open_table(f"slab-{slab_id}")
 
     def build_vector_index(self, index_id: str, ns_key: str, slab_id: str, metric: str, rows: int) -> None:
-        if not self._index_in_child:
+        if self._index_in_child:
+            self._build_in_child(index_id, ns_key, slab_id, metric, rows)
+        else:
             _create_vector_index(self.open_slab(index_id, ns_key, slab_id), metric, rows)
-            self._sync(index_id, ns_key, f"slab-{slab_id}")
-            return
+        self._sync(index_id, ns_key, f"slab-{slab_id}")
+
+    def _build_in_child(self, index_id: str, ns_key: str, slab_id: str, metric: str, rows: int) -> None:
         args = (f"{self._root}/{index_id}/{ns_key}", self._storage_options, f"slab-{slab_id}", metric, rows)
         with self._lock:
             if self._index_pool is None:
@@ -137,7 +140,6 @@ class LanceSlabStore:
             pool = self._index_pool
         try:
             pool.submit(_build_in_child, *args).result()
-            self._sync(index_id, ns_key, f"slab-{slab_id}")
         except BrokenProcessPool:  # the child died (killed, out of memory): the next build starts another
             with self._lock:
                 if self._index_pool is pool:
