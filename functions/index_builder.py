@@ -3,10 +3,12 @@ tail into a new slab on S3 and commits the manifest (then compacts by policy).""
 
 from typing import Any
 
+from spruce.arrow_memory import use_jemalloc
 from spruce.aws.settings import AwsSettings
 from spruce.aws.stream import build
 from spruce.aws.workers import builder_engine
 
+use_jemalloc()  # slab writes in a fresh container: see spruce.arrow_memory
 engine = builder_engine(AwsSettings.from_env())
 
 

@@ -12,11 +12,13 @@ import spruce.jobs.compaction  # noqa: F401  (registers compaction)
 import spruce.jobs.export  # noqa: F401  (registers bulk-export)
 import spruce.jobs.imports  # noqa: F401  (registers bulk-import)
 import spruce.jobs.restores  # noqa: F401  (registers restore)
+from spruce.arrow_memory import use_jemalloc
 from spruce.aws.launcher import aws_job_host
 from spruce.aws.settings import AwsSettings
 from spruce.aws.workers import builder_engine
 from spruce.jobs.workflow import fail, failure_text, run_step
 
+use_jemalloc()  # slab writes in a fresh container: see spruce.arrow_memory
 settings = AwsSettings.from_env()
 host = aws_job_host(builder_engine(settings), settings)
 

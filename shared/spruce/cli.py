@@ -117,11 +117,17 @@ def tune_server_process() -> None:
     200k-record load through the SDK, 2.4 s holding the GIL; with ``GC_THRESHOLD0`` it ran 15
     (0.2 s), the server's CPU for the load fell from 25–26 to 21–22 s and ingest rose from
     10.0–10.5k to 11.9–12.2k records/s (bench/RESULTS.md, 2026-12-04). Reference cycles wait
-    longer to be freed: at most ``GC_THRESHOLD0`` new containers' worth."""
+    longer to be freed: at most ``GC_THRESHOLD0`` new containers' worth.
+
+    Arrow allocates from jemalloc, not its default mimalloc (``spruce.arrow_memory``): a bulk
+    import, the first in a fresh server, no longer pays for zeroing huge pages."""
     from threadpoolctl import threadpool_limits
+
+    from spruce.arrow_memory import use_jemalloc
 
     threadpool_limits(1, user_api="blas")
     gc.set_threshold(GC_THRESHOLD0)
+    use_jemalloc()
 
 
 def load_api_key(data_dir: Path) -> str:
