@@ -124,6 +124,48 @@ def test_each_bad_row_gets_the_message_an_upsert_would():
     assert sorted(problems) == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 
 
+def _chunk_table(ids: list, metadata: list) -> pa.Table:
+    return pa.table({"id": pa.array(ids, pa.string()),
+                     "values": pa.array([[float(i + 1)] * DIM for i in range(len(ids))], pa.list_(pa.float32())),
+                     "metadata": pa.array(metadata, pa.string())})
+
+
+DOCS = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
+                   region="us-east-1")
+
+
+@pytest.mark.parametrize("metadata", [
+    ['{"n": 1, "s": "x"}', None, '{"f": -0.0, "t": true, "l": ["a"]}', "null", "{}"],
+    [None] * 5,
+])
+def test_a_chunk_of_good_rows_parses_as_row_by_row_would(metadata):
+    """The one-pass path (``_good_rows``) gives the records, metadata and vectors the row-by-row
+    path gives: ints become floats, -0.0 becomes 0.0, ``null`` and a missing value mean none."""
+    table = _chunk_table([f"r{i}" for i in range(5)], metadata)
+    fast = imports.parse_chunk(table, DOCS)
+    table_columns = {c: table.column(c).to_pylist() for c in ("id", "metadata")}
+    slow = imports._row_by_row(5, table_columns["id"], np.ones(5, bool), fast.vectors, [None] * 5,
+                               table_columns["metadata"], {}, DOCS)
+    assert fast.records == slow.records and fast.problems == slow.problems == []
+    assert fast.vectors[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] and fast.rows == 5
+    if metadata[0] is not None:
+        assert [r.metadata for r in fast.records] == [{"n": 1.0, "s": "x"}, None, {"f": 0.0, "t": True, "l": ["a"]},
+                                                      None, {}]
+        assert type(fast.records[0].metadata["n"]) is float
+
+
+def test_a_repeated_id_or_a_bad_metadata_value_in_a_good_chunk_goes_row_by_row():
+    """A repeated id keeps its last row (in that row's place), and bad metadata is the bad row's
+    problem with the upsert's message, as if the one-pass path did not exist."""
+    repeated = imports.parse_chunk(_chunk_table(["a", "b", "a"], ['{"v": 1}', '{"v": 2}', '{"v": 3}']), DOCS)
+    assert [(r.id, r.metadata) for r in repeated.records] == [("b", {"v": 2.0}), ("a", {"v": 3.0})]
+    assert repeated.vectors[:, 0].tolist() == [2.0, 3.0]
+    bad = imports.parse_chunk(_chunk_table(["a", "b", "c"], ['{"v": 1}', '{"v": null}', "{nope"]), DOCS)
+    assert [r.id for r in bad.records] == ["a"]
+    assert bad.problems == [(1, "Metadata field 'v' is null; null values are not supported, remove the field instead."),
+                            (2, "`metadata` is not valid JSON.")]
+
+
 def test_continue_skips_bad_rows_and_counts_only_good_ones(host, engine, tmp_path):
     """DP-IMP-6: continue skips bad records; recordsImported says how many succeeded."""
     make_index(engine, dimension=DIM, name="docs")

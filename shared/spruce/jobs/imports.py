@@ -367,7 +367,8 @@ def _advance(host: JobHost, state: State, before: bulk.Doc, cursor: tuple[int, i
 def parse_chunk(table: pa.Table, cfg: IndexConfig) -> Chunk:
     """Rows → records (each id once: a repeated id keeps its last row, as in an upsert), their
     dense vectors as one matrix, and ``(row, problem)`` for every row that breaks a rule an
-    upsert would refuse (the same checks and messages). Vectors are checked in bulk with numpy."""
+    upsert would refuse (the same checks and messages). Vectors and ids are checked in bulk;
+    a chunk whose every row is good takes ``_good_rows``, the rest go row by row."""
     n = table.num_rows
     problems: dict[int, str] = {}
     ids = table.column("id").to_pylist()
@@ -376,8 +377,32 @@ def parse_chunk(table: pa.Table, cfg: IndexConfig) -> Chunk:
     if "values" in table.column_names:
         dense, dense_problems = _dense(table.column("values"), cfg.dimension)
         problems.update(dense_problems)
-    sparse = table.column("sparse_values").to_pylist() if "sparse_values" in table.column_names else [None] * n
+    sparse = table.column("sparse_values").to_pylist() if "sparse_values" in table.column_names else None
     metadata = table.column("metadata").to_pylist() if "metadata" in table.column_names else [None] * n
+    if not problems and sparse is None and cfg.vector_type != "sparse" and good_ids.all():
+        records = _good_rows(ids, metadata)
+        if records is not None:
+            return Chunk(n, records, dense, [])
+    return _row_by_row(n, ids, good_ids, dense, sparse or [None] * n, metadata, problems, cfg)
+
+
+def _good_rows(ids: list[str], metadata: list[str | None]) -> list[Record] | None:
+    """The records of a dense chunk whose ids and vectors all passed, in one pass without a
+    check per row of its own: 45 of 105 ms for 50k rows with one metadata field. None if any
+    metadata fails or an id repeats (``_row_by_row`` then says which row, or keeps the last)."""
+    loads = orjson.loads
+    try:
+        metadatas = [None if md is None else validate_metadata(loads(md)) for md in metadata]
+    except (SpruceError, orjson.JSONDecodeError):
+        return None
+    if len(set(ids)) != len(ids):
+        return None
+    return [Record(record_id, None, None, md) for record_id, md in zip(ids, metadatas)]
+
+
+def _row_by_row(n: int, ids: list[str | None], good_ids: np.ndarray, dense: np.ndarray | None,
+                sparse: list, metadata: list[str | None], problems: dict[int, str], cfg: IndexConfig) -> Chunk:
+    """``parse_chunk`` one row at a time, for chunks with a bad row, a repeated id or sparse values."""
     records: dict[str, tuple[int, Record]] = {}
     for i in range(n):
         if i in problems:
