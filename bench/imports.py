@@ -9,6 +9,7 @@ job completes.
 - timed: from ``start_import`` to the job's ``Completed`` (plan, then per chunk: read, validate,
   write the slab, log its entry, commit it; finish), while the background compactor merges the
   committed slabs as it normally does; the records are queryable from then on;
+- the process is set up as ``spruce serve`` sets up its own (``tune_server_process``);
 - then a spot check: a query answers with the LSN of the last chunk. Merging 1M records into
   an indexed slab afterwards is the builder's ordinary work, measured by ``bench/run.py`` and
   ``bench/peers/``, not here.
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from results import machine, publish  # bench/ is on sys.path when a script runs
+from spruce.cli import tune_server_process
 from spruce.engine.local import open_local
 from spruce.engine.model import IndexConfig, QuerySpec
 from spruce.jobs import bulk, imports
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
 
+    tune_server_process()  # as `spruce serve` runs: one BLAS thread, its collector threshold, Arrow on jemalloc
     work = Path(tempfile.mkdtemp(prefix="spruce-bench-imports-"))
     try:
         started = time.perf_counter()

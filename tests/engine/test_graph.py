@@ -242,9 +242,9 @@ def test_one_search_graphs_every_slab_even_when_builds_queue_up(tmp_path, monkey
     from spruce.engine import graph as graph_module
     build = graph_module.SlabGraph.build
 
-    def slow_build(data, settings):
+    def slow_build(data, settings, stop):
         time.sleep(0.6)
-        return build(data, settings)
+        return build(data, settings, stop)
 
     monkeypatch.setattr(graph_module.SlabGraph, "build", staticmethod(slow_build))
     X = clustered(9, 10_000)
@@ -359,4 +359,36 @@ def test_a_merge_stops_the_graph_builds_of_the_slabs_it_replaces_and_queues_its_
     q = X[77] + 0.01
     got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q)).value
     assert [m.id for m in got][:5] == [f"v{j}" for j in exact_top("cosine", X, q, 5)]
+    eng.close()
+
+
+def test_closing_the_engine_stops_a_merge_building_its_graph(tmp_path, monkeypatch):
+    """A merge builds its graph on the compaction thread before it commits; closing the engine
+    stops that build at its next chunk of rows (a build left running in faiss at interpreter exit
+    aborts the process). The merge still commits: its slab is whole, and a graph is in-RAM state
+    that a later start builds on the slab's first search."""
+    from spruce.engine import graph as graph_module
+
+    X = clustered(13, 10_000)
+    eng = two_slabs(tmp_path, X)
+    eng.query("idx", "ns", QuerySpec(top_k=10, vector=X[0]))
+    wait_for_graphs(eng)  # the replaced slabs have graphs, so the merge builds its own before committing
+    chunks: list[int] = []
+    points = graph_module._points
+
+    def closing_points(data, rows):
+        chunks.append(len(rows))
+        if len(chunks) == 3:  # training sample, first chunk, then the host closes
+            eng.graphs.close()
+        return points(data, rows)
+
+    monkeypatch.setattr(graph_module, "ADD_ROWS", 500)
+    monkeypatch.setattr(graph_module, "_points", closing_points)
+    assert eng.compact("idx", "ns", force=True)
+    assert len(chunks) == 3, chunks  # not 1 + 10_000 / 500
+    merged = slab_data(eng)
+    assert merged.rows == 10_000 and merged.graph is None
+    q = X[77] + 0.01
+    got = eng.query("idx", "ns", QuerySpec(top_k=10, vector=q)).value  # scored exactly
+    assert [m.id for m in got] == [f"v{j}" for j in exact_top("cosine", X, q, 10)]
     eng.close()

@@ -78,17 +78,18 @@ class SlabGraph:
         self._index = index
 
     @classmethod
-    def build(cls, data: SlabData, settings: GraphSettings) -> SlabGraph | None:
-        """The graph of ``data``; None when compaction replaced the slab meanwhile (checked
-        between chunks: at 200k rows a build takes half a minute, and only readers of older
-        snapshots, which are scored exactly meanwhile, could still search the slab)."""
+    def build(cls, data: SlabData, settings: GraphSettings, stop: threading.Event) -> SlabGraph | None:
+        """The graph of ``data``; None when compaction replaced the slab meanwhile, or ``stop``
+        was set (the host is closing), both checked between chunks: at 200k rows a build takes
+        half a minute, and only readers of older snapshots, which are scored exactly meanwhile,
+        could still search a replaced slab."""
         space = faiss.METRIC_L2 if data.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
         index = faiss.IndexHNSWSQ(data.matrix.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.links, space)
         index.hnsw.efConstruction = settings.ef_construction
         step = max(1, data.rows // TRAIN_ROWS)  # the quantiser's per-dimension ranges, from a sample
         index.train(_points(data, np.arange(0, data.rows, step)))
         for start in range(0, data.rows, ADD_ROWS):  # in chunks: no second copy of the matrix
-            if data.retired:
+            if data.retired or stop.is_set():
                 return None
             index.add(_points(data, np.arange(start, min(start + ADD_ROWS, data.rows))))
         return cls(index)
@@ -143,6 +144,7 @@ class SlabGraphs:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pending = 0  # queued or being built
+        self._closing = threading.Event()  # builds stop at their next chunk
 
     def lookup(self, data: SlabData) -> SlabGraph | None:
         """``data``'s graph if built; otherwise None, and the build is queued (once)."""
@@ -176,7 +178,10 @@ class SlabGraphs:
             return self._pending == 0
 
     def close(self) -> None:
-        """Stop the build thread after the build in progress (queued builds are dropped)."""
+        """Stop building: the build in progress (on the build thread or a caller's, as a merge's
+        ``build_now``) stops at its next chunk of rows, queued builds are dropped. A build left
+        running in faiss when the interpreter exits aborts the process (``std::terminate``)."""
+        self._closing.set()
         with self._lock:
             thread, self._thread = self._thread, None
             if thread is None:
@@ -226,13 +231,13 @@ class SlabGraphs:
         started = time.monotonic()
         try:
             data.hold_vectors()
-            graph = SlabGraph.build(data, self.settings)
+            graph = SlabGraph.build(data, self.settings, self._closing)
         except Exception:  # the slab stays exactly scored; graph_queued stays set: no retry loop
             log.exception("building the graph of slab %s failed; it is scored exactly", data.slab_id)
             return
         if graph is None:
-            log.info("graph of slab %s dropped after %.1f s: compaction replaced the slab", data.slab_id,
-                     time.monotonic() - started)
+            log.info("graph of slab %s dropped after %.1f s: compaction replaced the slab, or the host is closing",
+                     data.slab_id, time.monotonic() - started)
             return
         data.graph = graph
         log.info("graph of slab %s (%d rows) built in %.1f s", data.slab_id, data.rows,

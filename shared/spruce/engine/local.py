@@ -174,10 +174,10 @@ class EmbeddedSpruce(Spruce):
     def close(self) -> None:
         self._stop.set()
         self._compaction_wanted.set()
+        self.graphs.close()  # first: a merge may be building its graph on the compaction thread
         for worker in self._workers:
             worker.join(timeout=60)
         self._workers = []
-        self.graphs.close()
         self._slabs.close()
 
 
