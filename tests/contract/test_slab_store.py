@@ -103,6 +103,36 @@ def test_an_index_built_in_a_child_process_is_the_one_readers_open(tmp_path):
     assert store._index_pool is None  # noqa: SLF001
 
 
+def test_closing_the_store_kills_an_index_build_still_running(tmp_path):
+    """A stopping server does not wait for a merge's ANN index (minutes at 1M rows): close kills
+    the child building it, the caller's build raises, and the store builds no more."""
+    import time
+
+    import pyarrow as pa
+    from concurrent.futures.process import BrokenProcessPool
+
+    store = LanceSlabStore(str(tmp_path / "slabs"), index_in_child=True)
+    rows, dim = 200_000, 64
+    vectors = np.random.default_rng(5).standard_normal((rows, dim), dtype=np.float32)
+    store.write_slab("idx", NS, "big", pa.table({
+        "id": pa.array([f"r{i}" for i in range(rows)]),
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)}))
+    store.write_slab("idx", NS, "warm", slab(512, 16)[1])
+    store.build_vector_index("idx", NS, "warm", "cosine", 512)  # the child is up: what follows times the build
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        building = pool.submit(store.build_vector_index, "idx", NS, "big", "cosine", rows)
+        time.sleep(1.0)
+        assert not building.done()
+        started = time.monotonic()
+        store.close()
+        closed_in = time.monotonic() - started
+        with pytest.raises(BrokenProcessPool):
+            building.result(timeout=30)
+    assert closed_in < 5, closed_in
+    with pytest.raises(RuntimeError, match="closed"):
+        store.build_vector_index("idx", NS, "warm", "cosine", 512)
+
+
 @pytest.mark.parametrize("ids", [["a", "b", "ü"], []])
 def test_tombstones_round_trip(store, ids):
     store.write_tombstones("idx", NS, "t1", ids)

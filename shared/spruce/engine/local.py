@@ -161,6 +161,8 @@ class EmbeddedSpruce(Spruce):
                             self._wanted.setdefault((cfg.id, namespace), (cfg, namespace))
                         self._compaction_wanted.set()
                 except Exception:  # the slabs it would merge stay as they are, all still live
+                    if self._stop.is_set():
+                        return  # close() stopped the builds the merge waited on
                     log.exception("compaction of %s/%s failed; it is tried again after the next flush",
                                   cfg.name, namespace)
 
@@ -174,11 +176,14 @@ class EmbeddedSpruce(Spruce):
     def close(self) -> None:
         self._stop.set()
         self._compaction_wanted.set()
-        self.graphs.close()  # first: a merge may be building its graph on the compaction thread
+        # First the builds a merge may be waiting on, on the compaction thread: its graph stops at
+        # the next chunk of rows, its ANN index build (a child process) is killed; the merge is
+        # then dropped, its slabs stay as they were.
+        self.graphs.close()
+        self._slabs.close()
         for worker in self._workers:
             worker.join(timeout=60)
         self._workers = []
-        self._slabs.close()
 
 
 def open_local(data_dir: Path, *, settings: BuilderSettings | None = None, graphs: GraphSettings | None = None,

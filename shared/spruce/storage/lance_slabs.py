@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -93,6 +94,9 @@ class LanceSlabStore:
         self._object_store = "://" in self._root
         self._index_in_child = index_in_child
         self._index_pool: ProcessPoolExecutor | None = None  # started by the first index build
+        self._index_pid: int | None = None  # its one worker process
+        self._building = 0  # index builds running in it
+        self._closed = False
         self._storage_options = storage_options
         if drop_index_objects is None or copy_dataset is None:
             if self._object_store:
@@ -135,22 +139,44 @@ class LanceSlabStore:
     def _build_in_child(self, index_id: str, ns_key: str, slab_id: str, metric: str, rows: int) -> None:
         args = (f"{self._root}/{index_id}/{ns_key}", self._storage_options, f"slab-{slab_id}", metric, rows)
         with self._lock:
-            if self._index_pool is None:
+            if self._closed:
+                raise RuntimeError("the slab store is closed: no index is built")
+            started = self._index_pool is None
+            if started:
                 self._index_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
             pool = self._index_pool
+            self._building += 1
         try:
+            if started:  # its one worker's pid, so that close can stop a build (spawned outside the lock)
+                pid = pool.submit(os.getpid).result()
+                with self._lock:
+                    if self._index_pool is pool:
+                        self._index_pid = pid
             pool.submit(_build_in_child, *args).result()
         except BrokenProcessPool:  # the child died (killed, out of memory): the next build starts another
             with self._lock:
                 if self._index_pool is pool:
-                    self._index_pool = None
+                    self._index_pool = self._index_pid = None
             raise
+        finally:
+            with self._lock:
+                self._building -= 1
 
     def close(self) -> None:
-        """Stop the index-building child, if one was started."""
+        """Stop the index-building child, if one was started: a build still running is killed
+        (its caller gets ``BrokenProcessPool``; the slab it indexed was not committed yet), so a
+        stopping server does not wait the minutes a 1M-row merge's index takes."""
         with self._lock:
+            self._closed = True
             pool, self._index_pool = self._index_pool, None
+            pid, self._index_pid = self._index_pid, None
+            building = self._building
         if pool is not None:
+            if building and pid is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:  # it ended meanwhile
+                    pass
             pool.shutdown(wait=True, cancel_futures=True)
 
     def write_tombstones(self, index_id: str, ns_key: str, name: str, ids: list[str]) -> None:
