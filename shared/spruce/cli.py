@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -30,7 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     _bulk_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
-        _serve(args.host, args.port, args.data_dir.resolve(), args.public_url)
+        try:
+            _serve(args.host, args.port, args.data_dir.resolve(), args.public_url)
+        except KeyboardInterrupt:  # Ctrl-C: uvicorn shut down gracefully, then re-raised it
+            # End by the signal, as Python would, so a calling shell sees the interrupt, but
+            # without Python's traceback of it.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
     else:
         raise SystemExit(_bulk(args))
 
