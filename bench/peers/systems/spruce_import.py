@@ -6,7 +6,7 @@ queries, time until queryable) is ``SpruceSdk``'s.
 The ingest time covers what a user would do from vectors in memory: writing the Parquet files
 (ids as strings, ``values`` as float32 lists, ``metadata`` as JSON text, as Pinecone's import
 takes them) and the import itself, through to ``Completed``, when every record is queryable.
-The ``values`` column is written plain (``VALUES_OPTIONS``): embeddings do not compress, so
+The ``values`` column is written plain (``WRITE_OPTIONS``): embeddings do not compress, so
 snappy, a dictionary and min/max statistics only cost time on both sides (the README's advice).
 This is the load path to set beside pgvector's binary ``COPY``: both read a bulk binary format
 rather than one request per batch of records."""
@@ -27,7 +27,7 @@ from systems.spruce_sdk import SpruceSdk
 #: Rows per Parquet file (a user's export job writes files of about this many rows).
 FILE_ROWS = 100_000
 #: ``pq.write_table`` options: ``id`` and ``metadata`` with the writer's defaults, ``values`` plain.
-VALUES_OPTIONS = {"compression": {"id": "snappy", "values": "none", "metadata": "snappy"},
+WRITE_OPTIONS = {"compression": {"id": "snappy", "values": "none", "metadata": "snappy"},
                   "use_dictionary": ["id", "metadata"], "write_statistics": ["id", "metadata"]}
 
 
@@ -58,7 +58,7 @@ class SpruceImport(SpruceSdk):
                     pa.array(np.ascontiguousarray(vectors[part], dtype=np.float32).reshape(-1)), dim),
                 "metadata": pa.array([f'{{"cat":{int(c)}}}' for c in cats[part]], pa.string()),
             })
-            pq.write_table(table, folder / f"part-{n:04d}.parquet", **VALUES_OPTIONS)
+            pq.write_table(table, folder / f"part-{n:04d}.parquet", **WRITE_OPTIONS)
         written = time.perf_counter()
         job = self._index.start_import(uri=f"file://{self._import_dir}", error_mode="ABORT")
         while (described := self._index.describe_import(id=job.id)).status not in ("Completed", "Failed", "Cancelled"):

@@ -95,7 +95,6 @@ class LanceSlabStore:
         self._index_in_child = index_in_child
         self._index_pool: ProcessPoolExecutor | None = None  # started by the first index build
         self._index_pid: int | None = None  # its one worker process
-        self._building = 0  # index builds running in it
         self._closed = False
         self._storage_options = storage_options
         if drop_index_objects is None or copy_dataset is None:
@@ -145,7 +144,6 @@ class LanceSlabStore:
             if started:
                 self._index_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
             pool = self._index_pool
-            self._building += 1
         try:
             if started:  # its one worker's pid, so that close can stop a build (spawned outside the lock)
                 pid = pool.submit(os.getpid).result()
@@ -158,21 +156,17 @@ class LanceSlabStore:
                 if self._index_pool is pool:
                     self._index_pool = self._index_pid = None
             raise
-        finally:
-            with self._lock:
-                self._building -= 1
 
     def close(self) -> None:
-        """Stop the index-building child, if one was started: a build still running is killed
-        (its caller gets ``BrokenProcessPool``; the slab it indexed was not committed yet), so a
-        stopping server does not wait the minutes a 1M-row merge's index takes."""
+        """Stop the index-building child, if one was started, by killing it: a build still
+        running ends there (its caller gets ``BrokenProcessPool``; the slab it indexed was not
+        committed yet), so a stopping server does not wait the minutes a 1M-row merge's index takes."""
         with self._lock:
             self._closed = True
             pool, self._index_pool = self._index_pool, None
             pid, self._index_pid = self._index_pid, None
-            building = self._building
         if pool is not None:
-            if building and pid is not None:
+            if pid is not None:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:  # it ended meanwhile
