@@ -46,7 +46,7 @@ API_KEY = "spruce_bench_peers"
 BATCH = 200  # records per upsert request (~1.6 MB of JSON at 384-d, under Pinecone's 2 MB)
 PROCESSES = 2  # client processes upserting in parallel (one per core of the benchmark machine)
 THREADS = 2  # threads per client process
-SCAN_FACTORS = (0.5, 0.75, 1.0, 2.0, 4.0)
+SCAN_FACTORS = (0.5, 0.75, 1.0, 2.0, 3.0, 4.0)
 QUIET_S = 10.0  # the builder must look idle this long to count as settled
 IDLE_CPU = 0.05  # share of one core the idle server may use (its builder polls every 0.1 s)
 
