@@ -4,10 +4,13 @@ local LanceDB store and the S3 one (against the session's moto server)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from spruce.engine.records import Record, SparseVector
@@ -106,11 +109,6 @@ def test_an_index_built_in_a_child_process_is_the_one_readers_open(tmp_path):
 def test_closing_the_store_kills_an_index_build_still_running(tmp_path):
     """A stopping server does not wait for a merge's ANN index (minutes at 1M rows): close kills
     the child building it, the caller's build raises, and the store builds no more."""
-    import time
-
-    import pyarrow as pa
-    from concurrent.futures.process import BrokenProcessPool
-
     store = LanceSlabStore(str(tmp_path / "slabs"), index_in_child=True)
     rows, dim = 200_000, 64
     vectors = np.random.default_rng(5).standard_normal((rows, dim), dtype=np.float32)

@@ -28,7 +28,7 @@ from systems.spruce_sdk import SpruceSdk
 FILE_ROWS = 100_000
 #: ``pq.write_table`` options: ``id`` and ``metadata`` with the writer's defaults, ``values`` plain.
 WRITE_OPTIONS = {"compression": {"id": "snappy", "values": "none", "metadata": "snappy"},
-                  "use_dictionary": ["id", "metadata"], "write_statistics": ["id", "metadata"]}
+                 "use_dictionary": ["id", "metadata"], "write_statistics": ["id", "metadata"]}
 
 
 class SpruceImport(SpruceSdk):
