@@ -60,6 +60,11 @@ def write_files(root: Path, records: int, dimension: int, files: int) -> int:
     return sum(p.stat().st_size for p in folder.iterdir())
 
 
+def _cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -81,10 +86,10 @@ def main() -> None:
                                                   metric="cosine", vector_type="dense", cloud="aws",
                                                   region="us-east-1"))
             load = os.getloadavg()[0]  # other work on the machine skews the numbers: report it
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _cpu_s()
             job = bulk.start_import(host, "bench", {"uri": str(work / "src")})
             runner.wait(bulk.execution_name(bulk.IMPORT, cfg.id, job))
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, _cpu_s() - cpu_started
             described = bulk.describe_import(host, "bench", job)
             assert described["status"] == "Completed", described
             assert described["recordsImported"] == args.records, described
@@ -111,7 +116,9 @@ def main() -> None:
         f"| Parquet input | {args.files} files, {size / 2**20:,.0f} MiB (float32 values, JSON metadata), "
         f"generated in {generated:.1f} s (not timed) |\n"
         f"| start → Completed (plan, read, validate, {last:,} slabs written, logged and committed) | {elapsed:.1f} s: "
-        f"**{rate:,.0f} records/s** ({size / 2**20 / elapsed:,.1f} MiB/s of Parquet) |\n",
+        f"**{rate:,.0f} records/s** ({size / 2**20 / elapsed:,.1f} MiB/s of Parquet) |\n"
+        f"| CPU time of the process meanwhile (user + system, all threads) | {cpu:.1f} s "
+        f"({cpu / elapsed:.2f} cores busy) |\n",
         append=not args.no_append)
 
 

@@ -166,3 +166,39 @@ def test_the_embedded_host_settles_a_namespace_after_its_last_flush(tmp_path):
     time.sleep(1.0)  # three settle periods
     assert _layout(engine) == [(2030, False), (5, False)]
     engine.close()
+
+
+def _ingest(engine, start: int, count: int) -> None:
+    vectors = _rng.normal(size=(count, 8)).astype(np.float32)
+    engine.ingest("idx", NS, [Record(f"r{i:05d}", None) for i in range(start, start + count)], vectors)
+
+
+def test_the_embedded_host_merges_ingested_chunks_once_they_stop_coming(tmp_path):
+    """A bulk import's chunks are not merged as they come (each would be merged, and indexed,
+    again with the next): the namespace settles ``settle_s`` after the last one."""
+    engine = open_local(tmp_path / "d", settings=BuilderSettings(
+        gc_grace_s=0.0, ann_min_rows=10**6, l0_merge_count=2, poll_s=0.02, settle_s=0.5))
+    make_index(engine, dimension=8)
+    started = time.monotonic()
+    for chunk in range(5):  # a flush's slabs would merge at 2 (l0_merge_count)
+        _ingest(engine, chunk * 100, 100)
+    assert time.monotonic() - started < 0.5, "the chunks came too slowly to test this"
+    assert _layout(engine) == [(100, False)] * 5
+    _wait_for(engine, [(500, False)])
+    assert time.monotonic() - started >= 0.5
+    engine.close()
+
+
+def test_a_long_import_merges_as_it_goes_once_its_unindexed_rows_fill_a_merge(tmp_path):
+    """Once the unindexed slabs hold ``tier_max_rows``, each chunk has the namespace tried at once."""
+    engine = open_local(tmp_path / "d", settings=BuilderSettings(
+        gc_grace_s=0.0, ann_min_rows=10**6, poll_s=0.02, settle_s=60.0, tier_max_rows=300))
+    make_index(engine, dimension=8)
+    _ingest(engine, 0, 100)
+    _ingest(engine, 100, 100)
+    time.sleep(0.3)
+    assert _layout(engine) == [(100, False)] * 2  # settles only in a minute
+    _ingest(engine, 200, 100)
+    _ingest(engine, 300, 100)  # 400 ≥ 300 unindexed: tried now (4 = l0_merge_count)
+    _wait_for(engine, [(400, False)], timeout=30.0)
+    engine.close()

@@ -6,9 +6,10 @@ versions, shadowed by every later write, and never lost once the entry is logged
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from spruce.engine.builder import BuilderSettings
+from spruce.engine.builder import BuilderSettings, ShadowedIds
 from spruce.engine.local import open_local
 from spruce.engine.model import QuerySpec
 from spruce.engine.namespaces import namespace_key
@@ -135,3 +136,21 @@ def test_an_ingest_needs_unique_ids(engine):
     with pytest.raises(ValueError):
         engine.ingest("idx", NS, records, vectors)
     assert engine.stats("idx").value == {}
+
+
+@pytest.mark.parametrize("probe_rows_per_id", [0, 10**9], ids=["scanned-by-arrow", "probed-id-by-id"])
+def test_the_rows_a_write_shadows_are_found_alike_either_way(engine, monkeypatch, probe_rows_per_id):
+    """``ShadowedIds`` finds the live rows holding its ids in each older slab, whichever way it looks."""
+    cfg = make_index(engine, dimension=DIM)
+    engine.upsert("idx", NS, _records(_ids(0, 300), 1, "a")[0])
+    engine.flush("idx", NS)
+    engine.upsert("idx", NS, _records(_ids(200, 400), 2, "b")[0])  # shadows r200..r299 of the first slab
+    engine.flush("idx", NS)
+    manifest = engine._cache.manifest(cfg.id, NS)
+    views = engine.builder._local.open(cfg.id, NS, manifest, metric=cfg.metric).views
+    monkeypatch.setattr(ShadowedIds, "PROBE_ROWS_PER_ID", probe_rows_per_id)
+    wanted = {"r5", "r250", "r350", "r999"}  # live in the first, dead there and live in the second, nowhere
+    for shadowed in (ShadowedIds(wanted), ShadowedIds(pa.array(sorted(wanted)))):
+        found = [sorted(view.data.ids[rows].tolist()) for view, rows in zip(views, shadowed.rows_in(views))]
+        assert found == [["r5"], ["r250", "r350"]]
+    assert [len(rows) for rows in ShadowedIds(set()).rows_in(views)] == [0, 0]

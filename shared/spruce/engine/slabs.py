@@ -105,7 +105,11 @@ class SlabData:
         data = _scan(table, wanted) if written is None else written.select(wanted)
         order = np.argsort(data.column("row").to_numpy())
         self._order = None if (order == np.arange(len(order))).all() else order
-        ids = data.column("id").to_numpy(zero_copy_only=False)[order]
+        id_column = data.column("id").combine_chunks()
+        # The ids in row order twice over: as Arrow, for lookups of many ids at once
+        # (``shadowed_rows``), and as Python strings for the rest.
+        self.id_array: pa.Array = id_column if self._order is None else id_column.take(order)
+        ids = id_column.to_numpy(zero_copy_only=False)[order]
         self.ids: np.ndarray = ids.astype(object)
         self.id_to_row: dict[str, int] = {rid: i for i, rid in enumerate(self.ids)}
         self.sorted_rows: np.ndarray = np.argsort(self.ids.astype(str), kind="stable")
