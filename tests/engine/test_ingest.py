@@ -154,3 +154,15 @@ def test_the_rows_a_write_shadows_are_found_alike_either_way(engine, monkeypatch
         found = [sorted(view.data.ids[rows].tolist()) for view, rows in zip(views, shadowed.rows_in(views))]
         assert found == [["r5"], ["r250", "r350"]]
     assert [len(rows) for rows in ShadowedIds(set()).rows_in(views)] == [0, 0]
+
+
+def test_an_ingest_that_cannot_be_logged_leaves_neither_its_slab_nor_its_cached_view(engine, monkeypatch):
+    cfg = make_index(engine, dimension=DIM)
+
+    def refuse(*args, **kwargs):
+        raise OSError("the log is unavailable")
+    monkeypatch.setattr(engine, "_write", refuse)
+    with pytest.raises(OSError):
+        engine.ingest("idx", NS, *_records(_ids(0, 50), 1, "bulk"))
+    assert engine.builder._slabs.list_objects(cfg.id, namespace_key(NS)) == []
+    assert not [key for key in engine.builder._local._slab_data if key[0] == cfg.id]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,9 @@ from systems.spruce_sdk import SpruceSdk
 
 #: Rows per Parquet file (a user's export job writes files of about this many rows).
 FILE_ROWS = 100_000
+#: Files written at once: Arrow encodes and writes a file without the GIL, so two threads keep both
+#: cores busy (1M × 384-d: 1.6–2.2 s, against 2.1–3.7 s one file after another, 2026-12-06).
+WRITERS = 2
 #: ``pq.write_table`` options: ``id`` and ``metadata`` with the writer's defaults, ``values`` plain.
 WRITE_OPTIONS = {"compression": {"id": "snappy", "values": "none", "metadata": "snappy"},
                  "use_dictionary": ["id", "metadata"], "write_statistics": ["id", "metadata"]}
@@ -37,8 +41,8 @@ class SpruceImport(SpruceSdk):
     def start(self, workdir: Path) -> Setup:
         setup = super().start(workdir)
         self._import_dir = workdir / "import"
-        setup.notes[0] = (f"load: Parquet files of {FILE_ROWS:,} rows written from the vectors (`values` "
-                          "uncompressed, without dictionary or statistics), then start_import "
+        setup.notes[0] = (f"load: Parquet files of {FILE_ROWS:,} rows written from the vectors, {WRITERS} at a "
+                          "time (`values` uncompressed, without dictionary or statistics), then start_import "
                           "(errorMode abort) through the SDK, polled every 0.1 s until Completed; both timed")
         return setup
 
@@ -50,7 +54,8 @@ class SpruceImport(SpruceSdk):
         folder.mkdir(parents=True)
         dim = vectors.shape[1]
         started = time.perf_counter()
-        for n, start in enumerate(range(0, len(vectors), FILE_ROWS)):
+
+        def write(n: int, start: int) -> None:
             part = slice(start, start + FILE_ROWS)
             table = pa.table({
                 "id": pa.array(ids[part].astype(str)),
@@ -59,6 +64,8 @@ class SpruceImport(SpruceSdk):
                 "metadata": pa.array([f'{{"cat":{int(c)}}}' for c in cats[part]], pa.string()),
             })
             pq.write_table(table, folder / f"part-{n:04d}.parquet", **WRITE_OPTIONS)
+        with ThreadPoolExecutor(WRITERS) as pool:  # list(): a writer's error is raised here
+            list(pool.map(write, *zip(*enumerate(range(0, len(vectors), FILE_ROWS)))))
         written = time.perf_counter()
         job = self._index.start_import(uri=f"file://{self._import_dir}", error_mode="ABORT")
         while (described := self._index.describe_import(id=job.id)).status not in ("Completed", "Failed", "Cancelled"):
