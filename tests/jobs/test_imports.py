@@ -61,8 +61,8 @@ def test_100k_records_from_parquet_in_several_namespaces_files_and_row_groups(ho
 
 
 def test_an_imports_chunks_merge_and_settle_as_flushed_slabs_do(host, engine, tmp_path, monkeypatch):
-    """Each chunk commits a slab of its own; the compactor hears of them as of any flush, so a
-    finished import settles into one slab (every slab is one more search per query)."""
+    """Each chunk commits a slab of its own; once they stop coming the namespace settles and the
+    compactor merges them into one slab (every slab is one more search per query)."""
     monkeypatch.setattr(imports, "CHUNK_ROWS", 500)
     cfg = make_index(engine, dimension=DIM, name="docs")
     write(tmp_path / "import", "ns", "a.parquet", dense_table(0, 3000, DIM))
@@ -422,6 +422,27 @@ def test_the_reader_resumes_mid_row_group_and_streams_across_row_groups_and_file
     assert seen == [f"id-{i}" for i in range(1050, 2600)]
     again = reader.chunk(job, location, files, (0, 10), 5, cfg)  # not where the stream stands: reopened
     assert [r.id for r in again.records] == [f"id-{i}" for i in range(10, 15)]
+    reader.forget(job)
+
+
+def test_the_plan_step_has_the_first_chunk_read_for_the_first_load_call(tmp_path):
+    """``read_first`` (the plan step) reads the first chunk past empty files; the first load call takes it."""
+    from spruce.jobs.sources import locate
+
+    empty = write(tmp_path, "ns", "a.parquet", dense_table(0, 0, DIM))
+    second = write(tmp_path, "ns", "b.parquet", dense_table(0, 30, DIM))
+    files = [["ns", str(empty), 0], ["ns", str(second), 30]]
+    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
+                      region="us-east-1")
+    reader = imports._Reader()
+    job = ("import:x", "3")
+    location = locate(str(tmp_path), local_files=True)
+    reader.read_first(job, location, files, 20, cfg)
+    key, ahead = reader._ahead[job]
+    assert key == (str(second), 0)
+    chunk = reader.chunk(job, location, files, (1, 0), 20, cfg)
+    assert chunk is ahead.result()[0]  # taken as read, not read again
+    assert [r.id for r in chunk.records] == [f"id-{i}" for i in range(20)]
     reader.forget(job)
 
 

@@ -93,7 +93,8 @@ def plan(host: JobHost, state: State) -> State:
             return None
         return {**doc, "status": IN_PROGRESS, "files": files, "totalRows": sum(f[2] for f in files),
                 "cursor": [0, 0], "rowsRead": 0}
-    bulk.mutate(host.jobs, state["kind"], state["job"], planned)
+    if bulk.mutate(host.jobs, state["kind"], state["job"], planned)["status"] == IN_PROGRESS:
+        _reader.read_first(_job(state), location, files, rows_per_chunk(cfg), cfg)
     return state
 
 
@@ -246,6 +247,16 @@ class _Reader:
             opened.close()
         return parsed
 
+    def read_first(self, job: tuple[str, str], location: Location, files: list, rows: int, cfg: IndexConfig) -> None:
+        """Start reading ``job``'s first chunk (the plan step: its first load call then finds it
+        read, as it finds every later one)."""
+        first = _position(files, 0, 0)
+        if first[0] < len(files):
+            key = (files[first[0]][1], first[1])
+            future = self._pool.submit(_read, location, None, *key, rows, cfg)
+            with self._lock:
+                self._ahead[job] = (key, future)
+
     def forget(self, job: tuple[str, str]) -> None:
         """Drop ``job``'s read ahead (closing its file once the read is over)."""
         with self._lock:
@@ -317,8 +328,12 @@ def rows_per_chunk(cfg: IndexConfig) -> int:
 _reader = _Reader()
 
 
+def _job(state: State) -> tuple[str, str]:
+    return state["kind"], state["job"]
+
+
 def load(host: JobHost, state: State) -> State:
-    job = (state["kind"], state["job"])
+    job = _job(state)
     found = bulk.load(host.jobs, *job)
     assert found is not None, state
     doc = found[1]
@@ -360,7 +375,7 @@ def _advance(host: JobHost, state: State, before: bulk.Doc, cursor: tuple[int, i
     more = doc["status"] == IN_PROGRESS and list(doc["cursor"]) != [len(doc["files"]), 0] \
         and not host.stopping.is_set()
     if not more:
-        _reader.forget((state["kind"], state["job"]))
+        _reader.forget(_job(state))
     return {**state, "more": more}
 
 
@@ -491,7 +506,7 @@ def finish(host: JobHost, state: State) -> State:
 
 
 def on_failure(host: JobHost, state: State, error: str) -> None:
-    _reader.forget((state["kind"], state["job"]))  # the file a failed load left open
+    _reader.forget(_job(state))  # the file a failed load left open
     bulk.fail_job(host.jobs, state["kind"], state["job"], error)
 
 
