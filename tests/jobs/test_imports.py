@@ -137,6 +137,7 @@ DOCS = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vecto
 @pytest.mark.parametrize("metadata", [
     ['{"n": 1, "s": "x"}', None, '{"f": -0.0, "t": true, "l": ["a"]}', "null", "{}"],
     [None] * 5,
+    ['{"c": 1}', "{}", '{"c": 1}', "{}", '{"c": 2}'],  # repeated texts (parsed once)
 ])
 def test_a_chunk_of_good_rows_parses_as_row_by_row_would(metadata):
     """The one-pass path (``_good_rows``) gives the records, metadata and vectors the row-by-row
@@ -148,10 +149,17 @@ def test_a_chunk_of_good_rows_parses_as_row_by_row_would(metadata):
                                table_columns["metadata"], {}, DOCS)
     assert fast.records == slow.records and fast.problems == slow.problems == []
     assert fast.vectors[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] and fast.rows == 5
-    if metadata[0] is not None:
+    if metadata[0] == '{"n": 1, "s": "x"}':
         assert [r.metadata for r in fast.records] == [{"n": 1.0, "s": "x"}, None, {"f": 0.0, "t": True, "l": ["a"]},
                                                       None, {}]
         assert type(fast.records[0].metadata["n"]) is float
+
+
+def test_rows_with_the_same_metadata_text_share_its_parsed_dict():
+    table = _chunk_table([f"r{i}" for i in range(4)], ['{"c": 1}', '{"c": 2}', '{"c": 1}', '{"c": 1}'])
+    records = imports.parse_chunk(table, DOCS).records
+    assert [r.metadata for r in records] == [{"c": 1.0}, {"c": 2.0}, {"c": 1.0}, {"c": 1.0}]
+    assert records[0].metadata is records[2].metadata is records[3].metadata
 
 
 def test_a_repeated_id_or_a_bad_metadata_value_in_a_good_chunk_goes_row_by_row():
