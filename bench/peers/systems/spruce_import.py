@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from systems.base import Setup
@@ -57,11 +58,11 @@ class SpruceImport(SpruceSdk):
 
         def write(n: int, start: int) -> None:
             part = slice(start, start + FILE_ROWS)
-            table = pa.table({
-                "id": pa.array(ids[part].astype(str)),
+            table = pa.table({  # built by Arrow, as pgvector's COPY stream is by numpy: no object per row
+                "id": pa.array(ids[part]).cast(pa.string()),
                 "values": pa.FixedSizeListArray.from_arrays(
                     pa.array(np.ascontiguousarray(vectors[part], dtype=np.float32).reshape(-1)), dim),
-                "metadata": pa.array([f'{{"cat":{int(c)}}}' for c in cats[part]], pa.string()),
+                "metadata": pc.binary_join_element_wise('{"cat":', pa.array(cats[part]).cast(pa.string()), "}", ""),
             })
             pq.write_table(table, folder / f"part-{n:04d}.parquet", **WRITE_OPTIONS)
         with ThreadPoolExecutor(WRITERS) as pool:  # list(): a writer's error is raised here
