@@ -128,7 +128,7 @@ class EmbeddedSpruce(Spruce):
         flush. The next chunk follows within a second, and merging chunks as they come merged
         and indexed the same rows again and again (slabs of 250k, then 500k, then 1M rows, each
         with its ANN index and graph) on the cores the import needs: a 1M × 384-d import took
-        9.7–9.8 s with merges during it, 6.1–7.8 s with them after it (2 cores, 2026-12-06).
+        9.7–9.8 s with merges during it, 6.1–7.2 s with them after it (2 cores, 2026-12-06).
         Once its unindexed slabs hold ``tier_max_rows`` (what one merge is sized for), the
         namespace is tried at once again, so a long import still merges as it goes and queries
         meanwhile search a bounded number of slabs."""

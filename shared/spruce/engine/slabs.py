@@ -107,7 +107,7 @@ class SlabData:
         self._order = None if (order == np.arange(len(order))).all() else order
         id_column = data.column("id").combine_chunks()
         # The ids in row order twice over: as Arrow, for lookups of many ids at once
-        # (``shadowed_rows``), and as Python strings for the rest.
+        # (``builder.ShadowedIds``), and as Python strings for the rest.
         self.id_array: pa.Array = id_column if self._order is None else id_column.take(order)
         ids = id_column.to_numpy(zero_copy_only=False)[order]
         self.ids: np.ndarray = ids.astype(object)
