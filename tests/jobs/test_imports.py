@@ -112,8 +112,7 @@ def test_each_bad_row_gets_the_message_an_upsert_would():
     with tempfile.TemporaryDirectory() as root:
         _bad_rows_file(Path(root))
         table = pq.read_table(Path(root) / "ns" / "mixed.parquet")
-    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
-                      region="us-east-1")
+    cfg = DOCS
     chunk = imports.parse_chunk(table, cfg)
     assert [r.id for r in chunk.records] == ["good-0", "good-1", "good-2"]
     assert chunk.records[2].metadata == {"k": "c", "n": 3.0}
@@ -416,8 +415,7 @@ def test_the_reader_resumes_mid_row_group_and_streams_across_row_groups_and_file
     second = write(tmp_path, "ns", "b.parquet", dense_table(2500, 100, DIM))
     files = [["ns", str(first), 2500], ["ns", str(second), 100]]
     location = locate(str(tmp_path), local_files=True)
-    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
-                      region="us-east-1")
+    cfg = DOCS
     reader = imports._Reader()
     job = ("import:x", "1")
     seen, at = [], (0, 1050)  # resume inside the second row group
@@ -440,8 +438,7 @@ def test_the_plan_step_has_the_first_chunk_read_for_the_first_load_call(tmp_path
     empty = write(tmp_path, "ns", "a.parquet", dense_table(0, 0, DIM))
     second = write(tmp_path, "ns", "b.parquet", dense_table(0, 30, DIM))
     files = [["ns", str(empty), 0], ["ns", str(second), 30]]
-    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
-                      region="us-east-1")
+    cfg = DOCS
     reader = imports._Reader()
     job = ("import:x", "3")
     location = locate(str(tmp_path), local_files=True)
@@ -461,8 +458,7 @@ def test_a_failed_read_ahead_is_read_again_by_the_call_that_needs_it(tmp_path):
 
     path = write(tmp_path, "ns", "a.parquet", dense_table(0, 20, DIM))
     files = [["ns", str(path), 20]]
-    cfg = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
-                      region="us-east-1")
+    cfg = DOCS
     reader = imports._Reader()
     job = ("import:x", "2")
     location = locate(str(tmp_path), local_files=True)

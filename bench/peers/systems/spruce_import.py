@@ -56,7 +56,7 @@ class SpruceImport(SpruceSdk):
         dim = vectors.shape[1]
         started = time.perf_counter()
 
-        def write(n: int, start: int) -> None:
+        def write(start: int) -> None:
             part = slice(start, start + FILE_ROWS)
             table = pa.table({  # built by Arrow, as pgvector's COPY stream is by numpy: no object per row
                 "id": pa.array(ids[part]).cast(pa.string()),
@@ -64,9 +64,9 @@ class SpruceImport(SpruceSdk):
                     pa.array(np.ascontiguousarray(vectors[part], dtype=np.float32).reshape(-1)), dim),
                 "metadata": pc.binary_join_element_wise('{"cat":', pa.array(cats[part]).cast(pa.string()), "}", ""),
             })
-            pq.write_table(table, folder / f"part-{n:04d}.parquet", **WRITE_OPTIONS)
+            pq.write_table(table, folder / f"part-{start // FILE_ROWS:04d}.parquet", **WRITE_OPTIONS)
         with ThreadPoolExecutor(WRITERS) as pool:  # list(): a writer's error is raised here
-            list(pool.map(write, *zip(*enumerate(range(0, len(vectors), FILE_ROWS)))))
+            list(pool.map(write, range(0, len(vectors), FILE_ROWS)))
         written = time.perf_counter()
         job = self._index.start_import(uri=f"file://{self._import_dir}", error_mode="ABORT")
         while (described := self._index.describe_import(id=job.id)).status not in ("Completed", "Failed", "Cancelled"):

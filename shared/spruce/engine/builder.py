@@ -523,33 +523,29 @@ class ShadowedIds:
     PROBE_ROWS_PER_ID = 4
 
     def __init__(self, ids: set[str] | pa.Array) -> None:
-        self._ids = ids
-        self._count = len(ids)
+        self._ids: set[str] | list[str] | pa.Array = ids
 
     def rows_in(self, views: list[SlabView]) -> list[np.ndarray]:
         """For each view, its live rows whose id is in the set (int64 row numbers)."""
-        if not self._count:
+        if not len(self._ids):
             return [_NO_ROWS] * len(views)
-        rows: list[np.ndarray | None] = [None] * len(views)
-        scanned = [i for i, v in enumerate(views) if v.data.rows < self.PROBE_ROWS_PER_ID * self._count]
-        if scanned:
-            values = self._ids if isinstance(self._ids, pa.Array) else pa.array(list(self._ids), pa.string())
-            mask = pc.is_in(pa.chunked_array([views[i].data.id_array for i in scanned], pa.string()),
-                            value_set=values).to_numpy()
-            start = 0
-            for i in scanned:
-                stop = start + views[i].data.rows
-                rows[i] = np.flatnonzero(mask[start:stop] & views[i].alive)
-                start = stop
-        probed = None
-        for i, view in enumerate(views):
-            if rows[i] is not None:
-                continue
-            if probed is None:
-                probed = self._ids.to_pylist() if isinstance(self._ids, pa.Array) else self._ids
-            hit = np.fromiter((r for r in map(view.data.id_to_row.get, probed) if r is not None), dtype=np.int64)
-            rows[i] = hit[view.alive[hit]]
-        return rows  # type: ignore[return-value]  # every entry set above
+        scan = [v.data.rows < self.PROBE_ROWS_PER_ID * len(self._ids) for v in views]
+        scanned = iter(self._scan([v for v, s in zip(views, scan) if s]))
+        return [next(scanned) if s else self._probe(v) for v, s in zip(views, scan)]
+
+    def _scan(self, views: list[SlabView]) -> list[np.ndarray]:
+        if not views:
+            return []
+        values = self._ids if isinstance(self._ids, pa.Array) else pa.array(list(self._ids), pa.string())
+        mask = pc.is_in(pa.chunked_array([v.data.id_array for v in views], pa.string()), value_set=values).to_numpy()
+        bounds = np.cumsum([0] + [v.data.rows for v in views])
+        return [np.flatnonzero(mask[a:b] & v.alive) for v, a, b in zip(views, bounds[:-1], bounds[1:])]
+
+    def _probe(self, view: SlabView) -> np.ndarray:
+        if isinstance(self._ids, pa.Array):  # once: later probes reuse the Python strings
+            self._ids = self._ids.to_pylist()
+        hit = np.fromiter((r for r in map(view.data.id_to_row.get, self._ids) if r is not None), dtype=np.int64)
+        return hit[view.alive[hit]]
 
 
 _NO_ROWS = np.empty(0, dtype=np.int64)

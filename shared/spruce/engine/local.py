@@ -132,26 +132,21 @@ class EmbeddedSpruce(Spruce):
         Once its unindexed slabs hold ``tier_max_rows`` (what one merge is sized for), the
         namespace is tried at once again, so a long import still merges as it goes and queries
         meanwhile search a bounded number of slabs."""
-        result = super().ingest(index, namespace, records, vectors)
         cfg = self._config(index)
-        settings = self._require_builder().settings
+        result = super().ingest(cfg, namespace, records, vectors)
         unindexed = sum(ref.live for ref in self._cache.manifest(cfg.id, namespace).slabs if not ref.indexed)
-        if unindexed >= settings.tier_max_rows:
-            self._want_compaction([(cfg, namespace)])
-        else:
-            with self._wanted_lock:
-                self._settling[(cfg.id, namespace)] = (cfg, namespace, time.monotonic() + settings.settle_s)
-            self._compaction_wanted.set()  # the compactor's wait is for the earliest settle time
+        self._want_compaction([(cfg, namespace)], now=unindexed >= self._require_builder().settings.tier_max_rows)
         return result
 
-    def _want_compaction(self, flushed: list[tuple[IndexConfig, str]]) -> None:
-        """Queue namespaces a flush just changed: each is tried for a merge now and settles
-        ``settle_s`` later unless flushed again meanwhile."""
+    def _want_compaction(self, flushed: list[tuple[IndexConfig, str]], *, now: bool = True) -> None:
+        """Queue namespaces a flush just changed: each is tried for a merge now (unless not
+        ``now``) and settles ``settle_s`` later unless flushed again meanwhile."""
         settle_at = time.monotonic() + self._require_builder().settings.settle_s
         with self._wanted_lock:
-            self._wanted.update({(cfg.id, ns): (cfg, ns) for cfg, ns in flushed})
+            if now:
+                self._wanted.update({(cfg.id, ns): (cfg, ns) for cfg, ns in flushed})
             self._settling.update({(cfg.id, ns): (cfg, ns, settle_at) for cfg, ns in flushed})
-        self._compaction_wanted.set()
+        self._compaction_wanted.set()  # also when only settling: the compactor waits for the earliest
 
     def _compact_loop(self) -> None:
         """Merges run here, apart from flushes: indexing a large merged slab takes minutes, and

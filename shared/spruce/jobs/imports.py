@@ -237,25 +237,25 @@ class _Reader:
                 parsed = None
         if parsed is None:
             parsed, opened = _read(location, opened, path, row, rows, cfg)
-        following = _position(files, at[0], row + parsed.rows)
-        if following[0] < len(files):
-            key = (files[following[0]][1], following[1])
-            future = self._pool.submit(_read, location, opened, *key, rows, cfg)
-            with self._lock:
-                self._ahead[job] = (key, future)
-        else:
-            opened.close()
+        self._read_ahead(job, location, opened, files, _position(files, at[0], row + parsed.rows), rows, cfg)
         return parsed
 
     def read_first(self, job: tuple[str, str], location: Location, files: list, rows: int, cfg: IndexConfig) -> None:
         """Start reading ``job``'s first chunk (the plan step: its first load call then finds it
         read, as it finds every later one)."""
-        first = _position(files, 0, 0)
-        if first[0] < len(files):
-            key = (files[first[0]][1], first[1])
-            future = self._pool.submit(_read, location, None, *key, rows, cfg)
+        self._read_ahead(job, location, None, files, _position(files, 0, 0), rows, cfg)
+
+    def _read_ahead(self, job: tuple[str, str], location: Location, opened: _OpenFile | None, files: list,
+                    at: tuple[int, int], rows: int, cfg: IndexConfig) -> None:
+        """Read the chunk at ``at`` (a ``_position``) in the background, from ``opened`` if it
+        stands there; past the last file, close ``opened`` instead."""
+        if at[0] < len(files):
+            key = (files[at[0]][1], at[1])
+            future = self._pool.submit(_read, location, opened, *key, rows, cfg)
             with self._lock:
                 self._ahead[job] = (key, future)
+        elif opened is not None:
+            opened.close()
 
     def forget(self, job: tuple[str, str]) -> None:
         """Drop ``job``'s read ahead (closing its file once the read is over)."""
