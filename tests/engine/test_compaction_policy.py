@@ -16,6 +16,7 @@ import numpy as np
 from spruce.engine.builder import BuilderSettings
 from spruce.engine.local import open_local
 from spruce.engine.records import Record
+from spruce.engine.slabs import RecordColumns
 from tests.engine.conftest import make_index
 
 NS = "ns"
@@ -170,7 +171,7 @@ def test_the_embedded_host_settles_a_namespace_after_its_last_flush(tmp_path):
 
 def _ingest(engine, start: int, count: int) -> None:
     vectors = _rng.normal(size=(count, 8)).astype(np.float32)
-    engine.ingest("idx", NS, [Record(f"r{i:05d}", None) for i in range(start, start + count)], vectors)
+    engine.ingest("idx", NS, RecordColumns.of([Record(f"r{i:05d}", None) for i in range(start, start + count)], 8, vectors))
 
 
 def test_the_embedded_host_merges_ingested_chunks_once_they_stop_coming(tmp_path):

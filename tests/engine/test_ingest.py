@@ -14,6 +14,7 @@ from spruce.engine.local import open_local
 from spruce.engine.model import QuerySpec
 from spruce.engine.namespaces import namespace_key
 from spruce.engine.records import Ingest, Record, Update
+from spruce.engine.slabs import RecordColumns
 from tests.engine.conftest import make_index
 
 NS = "ns"
@@ -25,6 +26,10 @@ def _records(ids, seed: int, tag: str) -> tuple[list[Record], np.ndarray]:
     return [Record(rid, vectors[i], metadata={"tag": tag, "n": i}) for i, rid in enumerate(ids)], vectors
 
 
+def _columns(records: list[Record], vectors: np.ndarray) -> RecordColumns:
+    return RecordColumns.of(records, DIM, vectors)
+
+
 def _ids(start: int, stop: int) -> list[str]:
     return [f"r{i}" for i in range(start, stop)]
 
@@ -32,7 +37,7 @@ def _ids(start: int, stop: int) -> list[str]:
 def _log_ingest(engine, records: list[Record], vectors: np.ndarray) -> int:
     """Log an Ingest entry without flushing it (what a crash, or a flush still to come, leaves)."""
     cfg = engine.describe_index("idx")
-    ref = engine.builder.write_ingest_slab(cfg, NS, records, vectors)
+    ref = engine.builder.write_ingest_slab(cfg, NS, _columns(records, vectors))
     return engine._write(cfg, NS, Ingest(ref.slab_id, ref.rows)).lsn
 
 
@@ -44,7 +49,7 @@ def test_an_ingest_is_visible_when_it_returns_and_its_slab_is_committed_as_writt
     engine = any_engine
     cfg = make_index(engine, dimension=DIM)
     records, vectors = _records(_ids(0, 500), 1, "bulk")
-    result = engine.ingest("idx", NS, records, vectors)
+    result = engine.ingest("idx", NS, _columns(records, vectors))
     assert result.lsn == 1
     manifest = engine._cache.manifest(cfg.id, NS)
     assert manifest.flushed_lsn == 1 and manifest.record_count == 500
@@ -65,13 +70,13 @@ def test_an_ingest_shadows_older_versions_flushed_or_in_the_tail(any_engine):
     engine.upsert("idx", NS, _records(_ids(0, 100), 2, "old")[0])
     engine.flush("idx", NS)
     engine.upsert("idx", NS, _records(_ids(100, 150), 3, "tail")[0])  # not flushed: the flush splits here
-    engine.ingest("idx", NS, *_records(_ids(50, 120), 4, "bulk"))
+    engine.ingest("idx", NS, _columns(*_records(_ids(50, 120), 4, "bulk")))
     tags = _tags(engine, _ids(0, 150))
     assert tags == {**{r: "old" for r in _ids(0, 50)}, **{r: "bulk" for r in _ids(50, 120)},
                     **{r: "tail" for r in _ids(120, 150)}}
     assert engine.stats("idx").value == {NS: 150}
     again = _records(_ids(100, 130), 5, "again")
-    engine.ingest("idx", NS, *again)  # one ingest over another
+    engine.ingest("idx", NS, _columns(*again))  # one ingest over another
     assert set(_tags(engine, _ids(100, 130)).values()) == {"again"} and engine.stats("idx").value == {NS: 150}
     listed = engine.list_ids("idx", NS, prefix=None, limit=100, token=None).value
     assert len(listed[0]) == 100
@@ -116,7 +121,7 @@ def test_a_logged_ingest_survives_a_crash_before_its_flush_and_an_unlogged_slab_
     cfg = make_index(engine, dimension=DIM)
     records, vectors = _records(_ids(0, 30), 10, "bulk")
     _log_ingest(engine, records, vectors)
-    orphan = engine.builder.write_ingest_slab(cfg, NS, *_records(["x"], 11, "orphan"))  # never logged
+    orphan = engine.builder.write_ingest_slab(cfg, NS, _columns(*_records(["x"], 11, "orphan")))  # never logged
     engine.close()  # the process dies: nothing flushed
 
     reopened = open_local(tmp_path / "d", settings=settings)  # sweeps orphans, then flushes in the background
@@ -134,7 +139,7 @@ def test_an_ingest_needs_unique_ids(engine):
     make_index(engine, dimension=DIM)
     records, vectors = _records(["a", "b", "a"], 12, "bulk")
     with pytest.raises(ValueError):
-        engine.ingest("idx", NS, records, vectors)
+        engine.ingest("idx", NS, _columns(records, vectors))
     assert engine.stats("idx").value == {}
 
 
@@ -163,6 +168,6 @@ def test_an_ingest_that_cannot_be_logged_leaves_neither_its_slab_nor_its_cached_
         raise OSError("the log is unavailable")
     monkeypatch.setattr(engine, "_write", refuse)
     with pytest.raises(OSError):
-        engine.ingest("idx", NS, *_records(_ids(0, 50), 1, "bulk"))
+        engine.ingest("idx", NS, _columns(*_records(_ids(0, 50), 1, "bulk")))
     assert engine.builder._slabs.list_objects(cfg.id, namespace_key(NS)) == []
     assert not [key for key in engine.builder._local._slab_data if key[0] == cfg.id]

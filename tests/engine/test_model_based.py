@@ -11,6 +11,7 @@ import pytest
 from spruce.engine.filters import parse_filter
 from spruce.engine.model import QuerySpec
 from spruce.engine.records import Record, SparseVector, Update
+from spruce.engine.slabs import RecordColumns
 from tests.engine.conftest import make_index
 
 NS = "ns"
@@ -148,7 +149,7 @@ def test_random_histories_match_the_oracle(any_engine, metric, kind, seed):
             oracle.upsert(recs)
         elif action == "ingest":  # a bulk import's chunk: a slab of its own, committed at its LSN
             recs = list({r.id: r for r in (new_record(int(i)) for i in rng.integers(0, 80, size=12))}.values())
-            engine.ingest("idx", NS, recs, None if kind == "sparse" else np.stack([r.values for r in recs]))
+            engine.ingest("idx", NS, RecordColumns.of(recs, None if kind == "sparse" else dim))
             oracle.upsert(recs)
         elif action == "update":
             rid = f"id{int(rng.integers(0, 80)):03d}"

@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from spruce.engine.metadata import validate_metadata
 from spruce.engine.model import IndexConfig
 from spruce.errors import InvalidArgumentError, NotFoundError
 from spruce.jobs import bulk, imports
@@ -114,8 +116,8 @@ def test_each_bad_row_gets_the_message_an_upsert_would():
         table = pq.read_table(Path(root) / "ns" / "mixed.parquet")
     cfg = DOCS
     chunk = imports.parse_chunk(table, cfg)
-    assert [r.id for r in chunk.records] == ["good-0", "good-1", "good-2"]
-    assert chunk.records[2].metadata == {"k": "c", "n": 3.0}
+    assert _ids(chunk) == ["good-0", "good-1", "good-2"]
+    assert _metadata(chunk)[2] == {"k": "c", "n": 3.0}
     problems = dict(chunk.problems)
     assert problems[6] == "`id` is required."
     for row in (8, 9, 10, 11):
@@ -129,6 +131,14 @@ def _chunk_table(ids: list, metadata: list) -> pa.Table:
                      "metadata": pa.array(metadata, pa.string())})
 
 
+def _ids(chunk: imports.Chunk) -> list[str]:
+    return chunk.records.ids.to_pylist()
+
+
+def _metadata(chunk: imports.Chunk) -> list[dict | None]:
+    return [None if text is None else orjson.loads(text) for text in chunk.records.metadata.to_pylist()]
+
+
 DOCS = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vector_type="dense", cloud="aws",
                    region="us-east-1")
 
@@ -137,38 +147,45 @@ DOCS = IndexConfig(name="docs", id="docs", dimension=DIM, metric="cosine", vecto
     ['{"n": 1, "s": "x"}', None, '{"f": -0.0, "t": true, "l": ["a"]}', "null", "{}"],
     [None] * 5,
     ['{"c": 1}', "{}", '{"c": 1}', "{}", '{"c": 2}'],  # repeated texts (parsed once)
+    ['{"c": 1, "s": "a"}', '{"c": "one"}', '{"c": 1, "s": "a"}', '{"l": []}', '{"c": true}'],  # a key of 3 kinds
 ])
-def test_a_chunk_of_good_rows_parses_as_row_by_row_would(metadata):
-    """The one-pass path (``_good_rows``) gives the records, metadata and vectors the row-by-row
-    path gives: ints become floats, -0.0 becomes 0.0, ``null`` and a missing value mean none."""
+def test_a_chunk_of_good_rows_gives_the_columns_row_by_row_would(metadata):
+    """The columnar path (``_good_rows``) gives the ids, vectors, stored metadata and typed
+    metadata columns the row-by-row path gives: ints become floats, -0.0 becomes 0.0, ``null``
+    and a missing value mean none."""
     table = _chunk_table([f"r{i}" for i in range(5)], metadata)
     fast = imports.parse_chunk(table, DOCS)
-    table_columns = {c: table.column(c).to_pylist() for c in ("id", "metadata")}
-    slow = imports._row_by_row(5, table_columns["id"], np.ones(5, bool), fast.vectors, [None] * 5,
-                               table_columns["metadata"], {}, DOCS)
-    assert fast.records == slow.records and fast.problems == slow.problems == []
-    assert fast.vectors[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] and fast.rows == 5
+    slow = imports._row_by_row(5, table.column("id").to_pylist(), np.ones(5, bool), fast.records.vectors,
+                               [None] * 5, table.column("metadata").to_pylist(), {}, DOCS)
+    assert fast.problems == slow.problems == [] and fast.rows == 5
+    for name in ("ids", "sparse_indices", "sparse_values", "metadata", "layout"):
+        assert getattr(fast.records, name) == getattr(slow.records, name), name
+    assert fast.records.typed.keys() == slow.records.typed.keys()
+    assert all(fast.records.typed[c].equals(slow.records.typed[c]) for c in fast.records.typed)
+    assert fast.records.vectors[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
     if metadata[0] == '{"n": 1, "s": "x"}':
-        assert [r.metadata for r in fast.records] == [{"n": 1.0, "s": "x"}, None, {"f": 0.0, "t": True, "l": ["a"]},
-                                                      None, {}]
-        assert type(fast.records[0].metadata["n"]) is float
+        assert _metadata(fast) == [{"n": 1.0, "s": "x"}, None, {"f": 0.0, "t": True, "l": ["a"]}, None, {}]
+        assert fast.records.metadata[0].as_py() == '{"n":1.0,"s":"x"}'
 
 
-def test_rows_with_the_same_metadata_text_share_its_parsed_dict():
+def test_rows_with_the_same_metadata_text_have_it_parsed_once(monkeypatch):
+    parsed = []
+    monkeypatch.setattr(imports, "validate_metadata", lambda md: parsed.append(md) or validate_metadata(md))
     table = _chunk_table([f"r{i}" for i in range(4)], ['{"c": 1}', '{"c": 2}', '{"c": 1}', '{"c": 1}'])
-    records = imports.parse_chunk(table, DOCS).records
-    assert [r.metadata for r in records] == [{"c": 1.0}, {"c": 2.0}, {"c": 1.0}, {"c": 1.0}]
-    assert records[0].metadata is records[2].metadata is records[3].metadata
+    chunk = imports.parse_chunk(table, DOCS)
+    assert _metadata(chunk) == [{"c": 1.0}, {"c": 2.0}, {"c": 1.0}, {"c": 1.0}]
+    assert parsed == [{"c": 1}, {"c": 2}]
+    assert chunk.records.typed["m0_f"].to_pylist() == [1.0, 2.0, 1.0, 1.0]
 
 
 def test_a_repeated_id_or_a_bad_metadata_value_in_a_good_chunk_goes_row_by_row():
     """A repeated id keeps its last row (in that row's place), and bad metadata is the bad row's
     problem with the upsert's message, as if the one-pass path did not exist."""
     repeated = imports.parse_chunk(_chunk_table(["a", "b", "a"], ['{"v": 1}', '{"v": 2}', '{"v": 3}']), DOCS)
-    assert [(r.id, r.metadata) for r in repeated.records] == [("b", {"v": 2.0}), ("a", {"v": 3.0})]
-    assert repeated.vectors[:, 0].tolist() == [2.0, 3.0]
+    assert list(zip(_ids(repeated), _metadata(repeated))) == [("b", {"v": 2.0}), ("a", {"v": 3.0})]
+    assert repeated.records.vectors[:, 0].tolist() == [2.0, 3.0]
     bad = imports.parse_chunk(_chunk_table(["a", "b", "c"], ['{"v": 1}', '{"v": null}', "{nope"]), DOCS)
-    assert [r.id for r in bad.records] == ["a"]
+    assert _ids(bad) == ["a"]
     assert bad.problems == [(1, "Metadata field 'v' is null; null values are not supported, remove the field instead."),
                             (2, "`metadata` is not valid JSON.")]
 
@@ -422,12 +439,12 @@ def test_the_reader_resumes_mid_row_group_and_streams_across_row_groups_and_file
     while at[0] < len(files):
         chunk = reader.chunk(job, location, files, at, 700, cfg)
         assert 0 < chunk.rows <= 700 and not chunk.problems
-        assert chunk.vectors.shape == (chunk.rows, DIM)
-        seen += [r.id for r in chunk.records]
+        assert chunk.records.vectors.shape == (chunk.rows, DIM)
+        seen += _ids(chunk)
         at = imports._position(files, at[0], at[1] + chunk.rows)
     assert seen == [f"id-{i}" for i in range(1050, 2600)]
     again = reader.chunk(job, location, files, (0, 10), 5, cfg)  # not where the stream stands: reopened
-    assert [r.id for r in again.records] == [f"id-{i}" for i in range(10, 15)]
+    assert _ids(again) == [f"id-{i}" for i in range(10, 15)]
     reader.forget(job)
 
 
@@ -447,7 +464,7 @@ def test_the_plan_step_has_the_first_chunk_read_for_the_first_load_call(tmp_path
     assert key == (str(second), 0)
     chunk = reader.chunk(job, location, files, (1, 0), 20, cfg)
     assert chunk is ahead.result()[0]  # taken as read, not read again
-    assert [r.id for r in chunk.records] == [f"id-{i}" for i in range(20)]
+    assert _ids(chunk) == [f"id-{i}" for i in range(20)]
     reader.forget(job)
 
 
@@ -463,13 +480,13 @@ def test_a_failed_read_ahead_is_read_again_by_the_call_that_needs_it(tmp_path):
     job = ("import:x", "2")
     location = locate(str(tmp_path), local_files=True)
     first = reader.chunk(job, location, files, (0, 0), 10, cfg)
-    assert [r.id for r in first.records] == [f"id-{i}" for i in range(10)]
+    assert _ids(first) == [f"id-{i}" for i in range(10)]
     key, ahead = reader._ahead[job]
     assert key == (str(path), 10)
     ahead.result()[1].close()
     reader._ahead[job] = (key, _failed(OSError("connection reset")))
     second = reader.chunk(job, location, files, (0, 10), 10, cfg)
-    assert [r.id for r in second.records] == [f"id-{i}" for i in range(10, 20)]
+    assert _ids(second) == [f"id-{i}" for i in range(10, 20)]
     assert job not in reader._ahead  # the end of the last file: nothing more to read
 
 

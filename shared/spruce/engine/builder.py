@@ -43,8 +43,8 @@ import pyarrow.compute as pc
 from spruce.engine.manifest import Manifest, Retired, SlabRef
 from spruce.engine.model import IndexConfig
 from spruce.engine.namespaces import NamespaceCache, namespace_key
-from spruce.engine.records import Ingest, Record, decode_op
-from spruce.engine.slabs import SlabView, build_slab_table, merge_slab_tables
+from spruce.engine.records import Ingest, decode_op
+from spruce.engine.slabs import RecordColumns, SlabView, build_slab_table, merge_slab_tables, slab_table
 from spruce.engine.slabset import LocalSlabs
 from spruce.engine.snapshot import Snapshot
 from spruce.storage.ports import ManifestStore, RequestLog, SlabStore
@@ -239,20 +239,19 @@ class Builder:
                 slabs.append(new_ref)
         return slabs
 
-    def write_ingest_slab(self, cfg: IndexConfig, namespace: str, records: list[Record],
-                          vectors: np.ndarray | None) -> SlabRef:
-        """Write ``records`` (unique ids; ``vectors`` their dense vectors, one row each, handed
-        over: the slab's cached view keeps them) as a slab for an ``Ingest`` entry, before the
-        entry is logged. Its ``lsn`` column holds 0: the
-        entry's LSN is the reference's (``min_lsn``/``max_lsn``), known only once it is logged."""
-        if len({r.id for r in records}) != len(records):
+    def write_ingest_slab(self, cfg: IndexConfig, namespace: str, records: RecordColumns) -> SlabRef:
+        """Write ``records`` (unique ids; their vectors are handed over: the slab's cached view
+        keeps them) as a slab for an ``Ingest`` entry, before the entry is logged. Its ``lsn``
+        column holds 0: the entry's LSN is the reference's (``min_lsn``/``max_lsn``), known only
+        once it is logged."""
+        if pc.count_distinct(records.ids).as_py() != len(records):
             raise ValueError("an ingested slab holds each id once")
         slab_id = _new_id(0)
-        table = build_slab_table(records, [0] * len(records), cfg.dimension, vectors=vectors)
+        table = slab_table(records, np.zeros(len(records), dtype=np.int64))
         self._slabs.write_slab(cfg.id, namespace_key(namespace), slab_id, table)
         ref = SlabRef(slab_id, len(records), 0, 0)
         if self._warm:  # the flush that commits it opens it: from memory
-            self._local.seed(cfg.id, namespace, ref, cfg.metric, table, vectors)
+            self._local.seed(cfg.id, namespace, ref, cfg.metric, table, records.vectors)
         return ref
 
     def drop_ingest_slab(self, cfg: IndexConfig, namespace: str, ref: SlabRef) -> None:

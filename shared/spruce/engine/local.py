@@ -10,15 +10,14 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 from spruce.engine.builder import Builder, BuilderSettings
 from spruce.engine.graph import GraphSettings, SlabGraphs
 from spruce.engine.holds import GcHolds
 from spruce.engine.model import IndexConfig, WriteResult
 from spruce.engine.namespaces import NamespaceCache
-from spruce.engine.records import Record
 from spruce.engine.service import IndexRef, Spruce
+from spruce.engine.slabs import RecordColumns
 from spruce.engine.slabset import LocalSlabs
 from spruce.storage.lance_slabs import LanceSlabStore
 from spruce.storage.sqlite_store import SqliteStore
@@ -122,7 +121,7 @@ class EmbeddedSpruce(Spruce):
             if flushed:
                 self._want_compaction(flushed)
 
-    def ingest(self, index: IndexRef, namespace: str, records: list[Record], vectors: np.ndarray | None) -> WriteResult:
+    def ingest(self, index: IndexRef, namespace: str, records: RecordColumns) -> WriteResult:
         """``Spruce.ingest`` (a bulk import's chunk), then the namespace settles ``settle_s``
         later, unless another chunk comes first: it is not tried for a merge at once, as after a
         flush. The next chunk follows within a second, and merging chunks as they come merged
@@ -133,7 +132,7 @@ class EmbeddedSpruce(Spruce):
         namespace is tried at once again, so a long import still merges as it goes and queries
         meanwhile search a bounded number of slabs."""
         cfg = self._config(index)
-        result = super().ingest(cfg, namespace, records, vectors)
+        result = super().ingest(cfg, namespace, records)
         unindexed = sum(ref.live for ref in self._cache.manifest(cfg.id, namespace).slabs if not ref.indexed)
         self._want_compaction([(cfg, namespace)], now=unindexed >= self._require_builder().settings.tier_max_rows)
         return result

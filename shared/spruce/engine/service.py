@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
 import orjson
 
 from spruce.engine.embed import configure_embed
@@ -35,6 +34,7 @@ from spruce.storage.ports import Catalog, NamespaceRow, RequestLog
 
 if TYPE_CHECKING:  # the builder (and LanceDB) exist only on hosts that build slabs in-process
     from spruce.engine.builder import Builder
+    from spruce.engine.slabs import RecordColumns
     from spruce.inference.service import InferenceService
 
 log = logging.getLogger("spruce.engine")
@@ -148,14 +148,13 @@ class Spruce:
     def upsert(self, index: IndexRef, namespace: str, records: list[Record]) -> WriteResult:
         return self._write(index, namespace, Upsert(records))
 
-    def ingest(self, index: IndexRef, namespace: str, records: list[Record], vectors: np.ndarray | None) -> WriteResult:
-        """Upsert ``records`` (unique ids; ``vectors``: their dense vectors, a row each) the bulk
-        way: written as a slab, then one ``Ingest`` log entry (durable from here, with its LSN),
+    def ingest(self, index: IndexRef, namespace: str, records: RecordColumns) -> WriteResult:
+        """Upsert ``records`` (unique ids) the bulk way: written as a slab, then one ``Ingest`` log entry (durable from here, with its LSN),
         then flushed, so they are visible when this returns. The data is written once, with no
         log payload to encode, decode and write again (bulk imports)."""
         builder = self._require_builder()
         cfg = _ready(self._config(index))
-        ref = builder.write_ingest_slab(cfg, namespace, records, vectors)
+        ref = builder.write_ingest_slab(cfg, namespace, records)
         try:
             result = self._write(cfg, namespace, Ingest(ref.slab_id, ref.rows))
         except BaseException:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,28 +32,57 @@ if TYPE_CHECKING:
 _LAYOUT_KEY = b"spruce.metadata_layout"
 
 
+@dataclass(slots=True)
+class RecordColumns:
+    """Records as the columns a slab stores them in, before their LSNs: what ``slab_table``
+    writes. A bulk writer that holds its rows as Arrow columns (an import's chunk) builds this
+    without a Python object per record; ``of`` builds it from records."""
+
+    ids: pa.Array  # string
+    vectors: np.ndarray | None  # float32, a row per record (dense indexes)
+    sparse_indices: pa.Array  # list<uint32>, null where a record has no sparse vector
+    sparse_values: pa.Array  # list<float32>
+    metadata: pa.Array  # string: the validated metadata as compact JSON, null where there is none
+    layout: MetadataLayout  # the typed metadata columns (``build_metadata_columns``) ...
+    typed: dict[str, pa.Array]  # ... by name
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, records: Sequence[Record], dimension: int | None, vectors: np.ndarray | None = None) -> RecordColumns:
+        """The columns of ``records``; ``vectors``: their vectors as one float32 matrix, if the
+        caller has it."""
+        if dimension is not None and vectors is None:
+            vectors = stack_values(records, dimension)
+        metadatas = [r.metadata for r in records]
+        # orjson writes what json.dumps(separators=(",", ":"), ensure_ascii=False) wrote, 5-10× faster;
+        # validation has already refused metadata it cannot encode. Decoded at once: an orjson bytes
+        # object keeps the ~1 KiB buffer orjson wrote into, so a list of 100k of them cost 2.2 µs a
+        # record (fresh heap pages) against 0.12 µs for the short strings (bench/RESULTS.md, 2026-12-04).
+        return cls(pa.array([r.id for r in records], pa.string()), vectors,
+                   pa.array([None if r.sparse is None else r.sparse.indices for r in records], pa.list_(pa.uint32())),
+                   pa.array([None if r.sparse is None else r.sparse.values for r in records], pa.list_(pa.float32())),
+                   pa.array([None if m is None else orjson.dumps(m).decode() for m in metadatas], pa.string()),
+                   *build_metadata_columns(metadatas))
+
+
 def build_slab_table(records: Sequence[Record], lsns: Sequence[int], dimension: int | None, *,
                      vectors: np.ndarray | None = None) -> pa.Table:
     """Arrow table for a new slab; ``records[i]`` was last written at ``lsns[i]``;
     ``vectors``: their vectors as one float32 matrix, if the caller has it."""
-    columns: dict[str, pa.Array] = {
-        "id": pa.array([r.id for r in records], pa.string()),
-        "lsn": pa.array(np.asarray(lsns, dtype=np.int64)),
-    }
-    if dimension is not None:
-        flat = stack_values(records, dimension) if vectors is None else vectors
-        columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), dimension)
-    columns["sparse_indices"] = pa.array(
-        [None if r.sparse is None else r.sparse.indices for r in records], pa.list_(pa.uint32()))
-    columns["sparse_values"] = pa.array(
-        [None if r.sparse is None else r.sparse.values for r in records], pa.list_(pa.float32()))
-    metadatas = [r.metadata for r in records]
-    # orjson writes what json.dumps(separators=(",", ":"), ensure_ascii=False) wrote, 5-10× faster;
-    # validation has already refused metadata it cannot encode. Decoded at once: an orjson bytes
-    # object keeps the ~1 KiB buffer orjson wrote into, so a list of 100k of them cost 2.2 µs a
-    # record (fresh heap pages) against 0.12 µs for the short strings (bench/RESULTS.md, 2026-12-04).
-    columns["metadata"] = pa.array([None if m is None else orjson.dumps(m).decode() for m in metadatas], pa.string())
-    return _slab_table(columns, metadatas)
+    return slab_table(RecordColumns.of(records, dimension, vectors), lsns)
+
+
+def slab_table(records: RecordColumns, lsns: Sequence[int]) -> pa.Table:
+    """Arrow table for a new slab of ``records``, ``records[i]`` last written at ``lsns[i]``."""
+    columns: dict[str, pa.Array] = {"id": records.ids, "lsn": pa.array(np.asarray(lsns, dtype=np.int64))}
+    if records.vectors is not None:
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(records.vectors.reshape(-1)),
+                                                              records.vectors.shape[1])
+    columns |= {"sparse_indices": records.sparse_indices, "sparse_values": records.sparse_values,
+                "metadata": records.metadata}
+    return _slab_table(columns, records.layout, records.typed)
 
 
 #: The columns a record is stored in (the typed metadata columns are derived from ``metadata``).
@@ -72,16 +102,16 @@ def merge_slab_tables(parts: Sequence[pa.Table], dimension: int | None) -> pa.Ta
               "metadata": pa.string()}
     columns = {c: pa.chunked_array([chunk for part in parts for chunk in part.column(c).cast(t).chunks], t)
                .combine_chunks() for c, t in types.items()}
-    return _slab_table(columns, [None if m is None else orjson.loads(m) for m in columns["metadata"].to_pylist()])
+    metadatas = [None if m is None else orjson.loads(m) for m in columns["metadata"].to_pylist()]
+    return _slab_table(columns, *build_metadata_columns(metadatas))
 
 
-def _slab_table(columns: dict[str, pa.Array], metadatas: list[dict | None]) -> pa.Table:
+def _slab_table(columns: dict[str, pa.Array], layout: MetadataLayout, typed: dict[str, pa.Array]) -> pa.Table:
     """The slab table of the record columns ``columns`` (in ``_RECORD_COLUMNS`` order, ``vector``
-    only for dense indexes): adds each row's position and the typed columns of ``metadatas``."""
+    only for dense indexes): adds each row's position and the typed metadata columns ``typed``."""
     rows = pa.array(np.arange(len(columns["id"]), dtype=np.int32))
-    layout, meta_columns = build_metadata_columns(metadatas)
     table = pa.table({"id": columns["id"], "row": rows, **{c: a for c, a in columns.items() if c != "id"},
-                      **meta_columns})
+                      **typed})
     return table.replace_schema_metadata({_LAYOUT_KEY: layout.to_json().encode()})
 
 
@@ -111,9 +141,6 @@ class SlabData:
         self.id_array: pa.Array = id_column if self._order is None else id_column.take(order)
         ids = id_column.to_numpy(zero_copy_only=False)[order]
         self.ids: np.ndarray = ids.astype(object)
-        self.id_to_row: dict[str, int] = {rid: i for i, rid in enumerate(self.ids)}
-        self.sorted_rows: np.ndarray = np.argsort(self.ids.astype(str), kind="stable")
-        self.sorted_ids: list[str] = self.ids[self.sorted_rows].tolist()
         self.matrix: np.ndarray | None = None
         self.norms: np.ndarray | None = None  # cosine: 1/|x|; euclidean: |x|^2
         if "vector" in wanted and matrix is not None and self._order is None:
@@ -132,6 +159,22 @@ class SlabData:
     @property
     def rows(self) -> int:
         return len(self.ids)
+
+    # The id lookups below are built on first use: a slab an import's chunk wrote is often merged
+    # before anything looks an id up in it, and building them (a Python dict entry per row) held
+    # the interpreter for 0.3 s of a 1M-row import (py-spy, 2026-12-06).
+    @cached_property
+    def id_to_row(self) -> dict[str, int]:
+        return {rid: i for i, rid in enumerate(self.ids)}
+
+    @cached_property
+    def sorted_rows(self) -> np.ndarray:
+        """Rows in id order (for listing by prefix)."""
+        return np.argsort(self.ids.astype(str), kind="stable")
+
+    @cached_property
+    def sorted_ids(self) -> list[str]:
+        return self.ids[self.sorted_rows].tolist()
 
     @property
     def graph_wanted(self) -> bool:

@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spruce.engine.metadata import validate_metadata
+from spruce.engine.metadata import build_metadata_columns, validate_metadata
 from spruce.engine.model import DEFAULT_NAMESPACE, IndexConfig
 from spruce.engine.records import Record
+from spruce.engine.slabs import RecordColumns
 from spruce.engine.validation import MAX_ID_LENGTH, parse_id, parse_namespace, parse_sparse
 from spruce.errors import SpruceError
 from spruce.jobs import bulk
@@ -186,8 +187,7 @@ class Chunk:
     """One load call's rows, parsed (``parse_chunk``)."""
 
     rows: int  # rows read from the file (the cursor moves by this many)
-    records: list[Record]  # each id once, without their dense vectors ...
-    vectors: np.ndarray | None  # ... which are here, a row per record (None for a sparse index)
+    records: RecordColumns  # each id once
     problems: list[tuple[int, str]]  # (row in the chunk, what is wrong with it): rows not in ``records``
 
 
@@ -353,8 +353,8 @@ def load(host: JobHost, state: State) -> State:
         raise JobFailed(f"{path} row {row + at}: {message} (errorMode abort; {doc['recordsImported']} "
                         "records were imported before it).")
     try:
-        if chunk.records:
-            host.engine.ingest(state["index"], namespace, chunk.records, chunk.vectors)
+        if len(chunk.records):
+            host.engine.ingest(state["index"], namespace, chunk.records)
     except Exception:  # NotFoundError, or its slab's directory dropped under the write
         _config(host, state)  # the index went away meanwhile: say so as the user's doing
         raise
@@ -380,43 +380,55 @@ def _advance(host: JobHost, state: State, before: bulk.Doc, cursor: tuple[int, i
 
 
 def parse_chunk(table: pa.Table, cfg: IndexConfig) -> Chunk:
-    """Rows → records (each id once: a repeated id keeps its last row, as in an upsert), their
-    dense vectors as one matrix, and ``(row, problem)`` for every row that breaks a rule an
-    upsert would refuse (the same checks and messages). Vectors and ids are checked in bulk;
-    a chunk whose every row is good takes ``_good_rows``, the rest go row by row."""
+    """Rows → records (each id once: a repeated id keeps its last row, as in an upsert), as the
+    columns of a slab, and ``(row, problem)`` for every row that breaks a rule an upsert would
+    refuse (the same checks and messages). Vectors and ids are checked in bulk; a chunk whose
+    every row is good takes ``_good_rows``, the rest go row by row."""
     n = table.num_rows
     problems: dict[int, str] = {}
-    ids = table.column("id").to_pylist()
-    good_ids = _good_ids(table.column("id"))
+    ids = _one_array(table.column("id"))
+    good_ids = _good_ids(ids)
     dense = None
     if "values" in table.column_names:
         dense, dense_problems = _dense(table.column("values"), cfg.dimension)
         problems.update(dense_problems)
-    sparse = table.column("sparse_values").to_pylist() if "sparse_values" in table.column_names else None
-    metadata = table.column("metadata").to_pylist() if "metadata" in table.column_names else [None] * n
-    if not problems and sparse is None and cfg.vector_type != "sparse" and good_ids.all():
-        records = _good_rows(ids, metadata)
+    sparse = "sparse_values" in table.column_names
+    metadata = table.column("metadata") if "metadata" in table.column_names else None
+    if not problems and not sparse and cfg.vector_type != "sparse" and good_ids.all():
+        records = _good_rows(ids, metadata, dense)
         if records is not None:
-            return Chunk(n, records, dense, [])
-    return _row_by_row(n, ids, good_ids, dense, sparse or [None] * n, metadata, problems, cfg)
+            return Chunk(n, records, [])
+    return _row_by_row(n, ids.to_pylist(), good_ids, dense,
+                       table.column("sparse_values").to_pylist() if sparse else [None] * n,
+                       [None] * n if metadata is None else metadata.to_pylist(), problems, cfg)
 
 
-def _good_rows(ids: list[str], metadata: list[str | None]) -> list[Record] | None:
-    """The records of a dense chunk whose ids and vectors all passed, in one pass without a
-    check per row of its own: 45 of 105 ms for 50k rows with one metadata field. None if any
-    metadata fails or an id repeats (``_row_by_row`` then says which row, or keeps the last).
-    A metadata text seen before in the chunk is parsed once: rows that share one (a category,
-    a source document) share its validated dict, which nothing changes after it is written."""
-    loads = orjson.loads
-    parsed: dict[str, dict] = {}
+def _good_rows(ids: pa.Array, metadata: pa.ChunkedArray | None, dense: np.ndarray | None) -> RecordColumns | None:
+    """The records of a dense chunk whose ids and vectors all passed, built as columns, with no
+    Python object per row: Arrow finds the distinct metadata texts, each is parsed and validated
+    once (rows that share one, a category or a source document, share it), and Arrow spreads
+    their JSON and typed columns over the rows. None if any metadata fails or an id repeats
+    (``_row_by_row`` then says which row, or keeps the last)."""
+    n = len(ids)
+    if pc.count_distinct(ids).as_py() != n:
+        return None
+    if metadata is None or pa.types.is_null(metadata.type):
+        texts, spread = [], None
+    else:
+        encoded = pc.dictionary_encode(_one_array(metadata))
+        texts, spread = encoded.dictionary.to_pylist(), encoded.indices
     try:
-        metadatas = [None if md is None else parsed.get(md) or parsed.setdefault(md, validate_metadata(loads(md)))
-                     for md in metadata]
+        parsed = [validate_metadata(orjson.loads(text)) for text in texts]
     except (SpruceError, orjson.JSONDecodeError):
         return None
-    if len(set(ids)) != len(ids):
-        return None
-    return [Record(record_id, None, None, md) for record_id, md in zip(ids, metadatas)]
+    layout, typed = build_metadata_columns(parsed)
+    stored = pa.array([None if md is None else orjson.dumps(md).decode() for md in parsed], pa.string())
+    if spread is None:
+        stored = pa.nulls(n, pa.string())
+    else:
+        stored, typed = stored.take(spread), {name: column.take(spread) for name, column in typed.items()}
+    return RecordColumns(ids.cast(pa.string()), dense, pa.nulls(n, pa.list_(pa.uint32())),
+                         pa.nulls(n, pa.list_(pa.float32())), stored, layout, typed)
 
 
 def _row_by_row(n: int, ids: list[str | None], good_ids: np.ndarray, dense: np.ndarray | None,
@@ -452,10 +464,17 @@ def _row_by_row(n: int, ids: list[str | None], good_ids: np.ndarray, dense: np.n
     vectors = dense
     if dense is not None and len(records) < n:  # rows skipped or repeated (else every row, in order: no copy)
         vectors = dense[np.fromiter((i for i, _ in records.values()), dtype=np.int64, count=len(records))]
-    return Chunk(n, [rec for _, rec in records.values()], vectors, sorted(problems.items()))
+    kept = [rec for _, rec in records.values()]
+    return Chunk(n, RecordColumns.of(kept, None if vectors is None else cfg.dimension, vectors),
+                 sorted(problems.items()))
 
 
-def _good_ids(column: pa.ChunkedArray) -> np.ndarray:
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """``column`` as one array: its only chunk as it is (a chunk is one batch), else a copy."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _good_ids(column: pa.Array) -> np.ndarray:
     """Which rows hold an id ``parse_id`` accepts (1 to ``MAX_ID_LENGTH`` ASCII characters
     without NUL), checked in bulk: rows that fail are then checked one by one, for the message."""
     ascii_ = pc.string_is_ascii(column)
@@ -467,7 +486,7 @@ def _good_ids(column: pa.ChunkedArray) -> np.ndarray:
 
 def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, dict[int, str]]:
     """The ``values`` column as an (n, dimension) float32 matrix (rows with problems hold zeros)."""
-    arr = column.combine_chunks()
+    arr = _one_array(column)  # not combine_chunks(): a copy of the chunk's 77 MB of floats
     n = len(arr)
     dim = dimension or 0
     lengths = pc.fill_null(pc.list_value_length(arr), -1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -483,9 +502,13 @@ def _dense(column: pa.ChunkedArray, dimension: int | None) -> tuple[np.ndarray, 
             starts = np.concatenate(([0], np.cumsum(np.maximum(lengths, 0))[:-1])).astype(np.int64)
             matrix = np.zeros((n, dim), dtype=np.float32)
             matrix[ok] = flat[starts[ok, None] + np.arange(dim)].astype(np.float32)
-    # A row is finite iff its float64 sum is (NaN and ±inf carry through; float32 values cannot
-    # overflow it): one float per row, not a 19 MB boolean matrix of fresh pages per chunk.
-    finite = np.isfinite(matrix.sum(axis=1, dtype=np.float64))
+    # NaN and ±inf carry through a row's sum, so a row whose sum is finite is: one float per row
+    # (a BLAS product, 6× numpy's float64 sum), not a 19 MB boolean matrix of fresh pages per
+    # chunk. A float32 sum of finite values can overflow, so rows whose sum is not are looked at.
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(matrix @ np.ones(dim, dtype=np.float32))
+    suspect = np.flatnonzero(~finite)
+    finite[suspect] = np.isfinite(matrix[suspect]).all(axis=1)
     problems: dict[int, str] = {}
     for i in np.flatnonzero(~ok | ~finite):
         if lengths[i] < 0:
