@@ -171,3 +171,22 @@ def test_an_ingest_that_cannot_be_logged_leaves_neither_its_slab_nor_its_cached_
         engine.ingest("idx", NS, _columns(*_records(_ids(0, 50), 1, "bulk")))
     assert engine.builder._slabs.list_objects(cfg.id, namespace_key(NS)) == []
     assert not [key for key in engine.builder._local._slab_data if key[0] == cfg.id]
+
+
+def test_a_seeded_slab_derives_its_ids_and_norms_on_first_use():
+    """A slab seeded with its vectors (an ingested chunk) derives ids, id lookups and norms only
+    when a reader asks, and then as a slab read from storage has them."""
+    from spruce.engine.scoring import row_norms
+    from spruce.engine.slabs import SlabData, slab_table
+
+    records, vectors = _records(_ids(0, 30), 12, "bulk")
+    table = slab_table(_columns(records, vectors), np.zeros(30, dtype=np.int64))
+
+    class Stored:  # what SlabData reads of a LanceDB table when the slab was just written
+        schema = table.schema
+
+    data = SlabData("s", Stored(), indexed=False, metric="cosine", written=table, matrix=vectors)
+    assert data.matrix is vectors and not data._norms_known and "ids" not in vars(data)
+    np.testing.assert_array_equal(data.norms, row_norms("cosine", vectors))
+    assert data.ids.tolist() == _ids(0, 30) and data.id_to_row["r7"] == 7 and data.rows == 30
+    assert data.sorted_ids[:3] == ["r0", "r1", "r10"]

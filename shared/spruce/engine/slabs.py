@@ -136,15 +136,15 @@ class SlabData:
         order = np.argsort(data.column("row").to_numpy())
         self._order = None if (order == np.arange(len(order))).all() else order
         id_column = data.column("id").combine_chunks()
-        # The ids in row order twice over: as Arrow, for lookups of many ids at once
-        # (``builder.ShadowedIds``), and as Python strings for the rest.
+        # The ids in row order, as Arrow (for lookups of many ids at once, ``builder.ShadowedIds``);
+        # ``ids`` has them as Python strings.
         self.id_array: pa.Array = id_column if self._order is None else id_column.take(order)
-        ids = id_column.to_numpy(zero_copy_only=False)[order]
-        self.ids: np.ndarray = ids.astype(object)
+        self._lock = threading.Lock()
         self.matrix: np.ndarray | None = None
-        self.norms: np.ndarray | None = None  # cosine: 1/|x|; euclidean: |x|^2
+        self._norms: np.ndarray | None = None
+        self._norms_known = False
         if "vector" in wanted and matrix is not None and self._order is None:
-            self._keep(matrix)
+            self.matrix = matrix  # its norms on first use (``norms``)
         elif "vector" in wanted:
             self._hold(data)
         # The in-RAM graph of the slab (engine.graph.SlabGraphs fills these in).
@@ -154,15 +154,33 @@ class SlabData:
         self.retired = False  # compaction replaced the slab: no graph is built for it any more
         self._filter_cache: dict[str, np.ndarray] = {}
         self._postings: SparsePostings | None = None
-        self._lock = threading.Lock()
 
     @property
     def rows(self) -> int:
-        return len(self.ids)
+        return len(self.id_array)
 
-    # The id lookups below are built on first use: a slab an import's chunk wrote is often merged
-    # before anything looks an id up in it, and building them (a Python dict entry per row) held
-    # the interpreter for 0.3 s of a 1M-row import (py-spy, 2026-12-06).
+    # What follows is derived on first use: a slab an import's chunk wrote is usually merged before
+    # anything looks an id up in it or scores it, and deriving all of it when the slab was seeded
+    # (a Python string and dict entry per row, a pass over the vectors) held the interpreter, or
+    # the writing thread, for 0.5 s of a 1M-row import (py-spy, 2026-12-06).
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """The ids in row order, as Python strings (an object array)."""
+        return self.id_array.to_numpy(zero_copy_only=False)
+
+    @property
+    def norms(self) -> np.ndarray | None:
+        """Of the rows of ``matrix``: cosine 1/|x|, euclidean |x|^2; None for dotproduct, or
+        while no matrix is held."""
+        if not self._norms_known:
+            matrix = self.matrix
+            if matrix is None:
+                return None
+            with self._lock:
+                if not self._norms_known:
+                    self._norms, self._norms_known = row_norms(self.metric, matrix), True
+        return self._norms
+
     @cached_property
     def id_to_row(self) -> dict[str, int]:
         return {rid: i for i, rid in enumerate(self.ids)}
@@ -189,14 +207,14 @@ class SlabData:
 
     def _hold(self, data: pa.Table) -> None:
         """Set ``matrix`` from a scan of the slab (put in row order like ``postings``) and its
-        ``norms``; the norms first, so a reader that finds the matrix finds its norms too."""
+        ``norms``, at once: the slab was read to be searched. The norms first, so a reader that
+        finds the matrix finds them too."""
         vec = data.column("vector").combine_chunks()
         scanned = vec.flatten().to_numpy().reshape(-1, vec.type.list_size)
         # Either way a writable copy of its own, not a view of Arrow's read-only buffer.
-        self._keep(np.array(scanned, dtype=np.float32) if self._order is None else scanned[self._order])
-
-    def _keep(self, matrix: np.ndarray) -> None:
-        self.norms = row_norms(self.metric, matrix)
+        matrix = np.array(scanned, dtype=np.float32) if self._order is None else scanned[self._order]
+        with self._lock:
+            self._norms, self._norms_known = row_norms(self.metric, matrix), True
         self.matrix = matrix
 
     def live_rows(self, alive: np.ndarray) -> pa.Table:
