@@ -19,4 +19,5 @@ def test_serve_stops_on_a_signal_without_a_traceback(tmp_path, sig):
     finally:
         server.kill()
     assert "Finished server process" in server.output
+    assert "Spruce stopped (data in" in server.output  # the engine was closed (its index child stopped)
     assert "Traceback" not in server.output, server.output
