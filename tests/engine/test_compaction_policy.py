@@ -171,7 +171,8 @@ def test_the_embedded_host_settles_a_namespace_after_its_last_flush(tmp_path):
 
 def _ingest(engine, start: int, count: int) -> None:
     vectors = _rng.normal(size=(count, 8)).astype(np.float32)
-    engine.ingest("idx", NS, RecordColumns.of([Record(f"r{i:05d}", None) for i in range(start, start + count)], 8, vectors))
+    records = [Record(f"r{i:05d}", None) for i in range(start, start + count)]
+    engine.ingest("idx", NS, RecordColumns.of(records, 8, vectors))
 
 
 def test_the_embedded_host_merges_ingested_chunks_once_they_stop_coming(tmp_path):

@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from spruce.engine.builder import Builder, BuilderSettings
 from spruce.engine.graph import GraphSettings, SlabGraphs
 from spruce.engine.holds import GcHolds

@@ -149,8 +149,9 @@ class Spruce:
         return self._write(index, namespace, Upsert(records))
 
     def ingest(self, index: IndexRef, namespace: str, records: RecordColumns) -> WriteResult:
-        """Upsert ``records`` (unique ids) the bulk way: written as a slab, then one ``Ingest`` log entry (durable from here, with its LSN),
-        then flushed, so they are visible when this returns. The data is written once, with no
+        """Upsert ``records`` (unique ids) the bulk way: written as a slab, then one ``Ingest``
+        log entry (durable from here, with its LSN), then flushed, so they are visible when this
+        returns. The data is written once, with no
         log payload to encode, decode and write again (bulk imports)."""
         builder = self._require_builder()
         cfg = _ready(self._config(index))

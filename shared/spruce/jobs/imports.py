@@ -209,11 +209,11 @@ class _Reader:
     the background while the caller writes this one: the chunk's Parquet decoding and checks
     (the checks of 50k × 384-d rows: 10–30 ms when their metadata texts repeat, 0.1–0.14 s when
     each differs, 2026-12-06) overlap the slab write and commit, which run in LanceDB's threads
-    and SQLite without the GIL. A chunk is one batch of ``rows`` rows,
-    decoded page by page, so memory stays bounded (this chunk and the next) whatever the row
-    group size. A call that does not continue where the last one stopped (a resumed job, a cold
-    container) reopens the file and skips to its row; a read ahead that failed is done again by
-    the call that needs it, so its error is that call's."""
+    and SQLite without the GIL. A chunk is one batch of ``rows`` rows, decoded page by page, so
+    memory stays bounded (this chunk and the next) whatever the row group size. A call that does
+    not continue where the last one stopped (a resumed job, a cold container) reopens the file
+    and skips to its row; a read ahead that failed is done again by the call that needs it, so
+    its error is that call's."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -423,10 +423,10 @@ def _good_rows(ids: pa.Array, metadata: pa.ChunkedArray | None, dense: np.ndarra
     except (SpruceError, orjson.JSONDecodeError):
         return None
     layout, typed = build_metadata_columns(parsed)
-    stored = pa.array([None if md is None else orjson.dumps(md).decode() for md in parsed], pa.string())
     if spread is None:
         stored = pa.nulls(n, pa.string())
     else:
+        stored = pa.array([None if md is None else orjson.dumps(md).decode() for md in parsed], pa.string())
         stored, typed = stored.take(spread), {name: column.take(spread) for name, column in typed.items()}
     return RecordColumns(ids.cast(pa.string()), dense, pa.nulls(n, pa.list_(pa.uint32())),
                          pa.nulls(n, pa.list_(pa.float32())), stored, layout, typed)
